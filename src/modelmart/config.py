@@ -1,0 +1,71 @@
+"""The one typed settings object, read once at start-up and passed down.
+
+Every field can be set by a ``MODELMART_<FIELD>`` environment variable (for example
+``MODELMART_DATA_DIR`` or ``MODELMART_DATABASE_URL``) or by a CLI flag.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Settings for one ModelMart server process."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELMART_", frozen=True, extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("modelmart-data"),
+        description="Where the SQLite database, artifacts and unpacked model caches live.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at <data_dir>/modelmart.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_request_bytes: int = Field(default=16 * MIB, gt=0, description="Inference body limit.")
+    max_upload_bytes: int = Field(default=2048 * MIB, gt=0, description="Artifact upload limit.")
+    max_unpacked_bytes: int = Field(
+        default=8192 * MIB, gt=0, description="Limit on what an uploaded archive may expand to."
+    )
+    inference_timeout_s: float = Field(
+        default=30.0, gt=0, description="Default time a batch may run before its worker is killed."
+    )
+    instance_start_timeout_s: float = Field(
+        default=300.0, gt=0, description="Time a model instance may take to load."
+    )
+    log_level: str = "INFO"
+    json_logs: bool = True
+
+    @model_validator(mode="after")
+    def _check_database_url(self) -> Settings:
+        url = self.database_url
+        if url and not url.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                f"database_url {url!r} is not supported; use sqlite:///path/to.db or "
+                "postgresql+psycopg://user:pass@host/db"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'modelmart.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Unpacked copies of archived artifacts (model directories), keyed by digest."""
+        return self.data_dir / "cache"

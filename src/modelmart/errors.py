@@ -1,0 +1,145 @@
+"""The one error hierarchy. Every error carries its HTTP status and a stable code.
+
+::
+
+    ModelMartError                       500 internal_error
+    ├── InvalidRequest                   400 invalid_request
+    │   ├── SchemaMismatch               422 schema_mismatch
+    │   └── UnsupportedFormat            415 unsupported_format
+    │       └── UnsafeFormat             415 unsafe_format
+    ├── InvalidArtifact                  422 invalid_artifact
+    ├── NotFound                         404 not_found
+    │   ├── ModelNotFound                404 model_not_found
+    │   ├── VersionNotFound              404 version_not_found
+    │   └── DeploymentNotFound           404 deployment_not_found
+    ├── AlreadyExists                    409 already_exists
+    ├── PayloadTooLarge                  413 payload_too_large
+    ├── NotReady                         503 not_ready
+    ├── InferenceError                   500 model_error
+    │   ├── BadModelOutput               500 bad_model_output
+    │   ├── WorkerCrashed                502 worker_crashed
+    │   └── InferenceTimeout             504 inference_timeout
+    └── ArtifactCorrupted                500 artifact_corrupted
+
+The gateway turns any of them into ``{"error": {"code", "message", "details"}}``; the SDK
+reads that body back and raises the same class.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ModelMartError(Exception):
+    """Base of every error ModelMart raises on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body shared by every route."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidRequest(ModelMartError):
+    status = 400
+    code = "invalid_request"
+
+
+class SchemaMismatch(InvalidRequest):
+    status = 422
+    code = "schema_mismatch"
+
+
+class UnsupportedFormat(InvalidRequest):
+    status = 415
+    code = "unsupported_format"
+
+
+class UnsafeFormat(UnsupportedFormat):
+    code = "unsafe_format"
+
+
+class InvalidArtifact(ModelMartError):
+    status = 422
+    code = "invalid_artifact"
+
+
+class NotFound(ModelMartError):
+    status = 404
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class DeploymentNotFound(NotFound):
+    code = "deployment_not_found"
+
+
+class AlreadyExists(ModelMartError):
+    status = 409
+    code = "already_exists"
+
+
+class PayloadTooLarge(ModelMartError):
+    status = 413
+    code = "payload_too_large"
+
+
+class NotReady(ModelMartError):
+    status = 503
+    code = "not_ready"
+
+
+class InferenceError(ModelMartError):
+    status = 500
+    code = "model_error"
+
+
+class BadModelOutput(InferenceError):
+    code = "bad_model_output"
+
+
+class WorkerCrashed(InferenceError):
+    status = 502
+    code = "worker_crashed"
+
+
+class InferenceTimeout(InferenceError):
+    status = 504
+    code = "inference_timeout"
+
+
+class ArtifactCorrupted(ModelMartError):
+    status = 500
+    code = "artifact_corrupted"
+
+
+def all_error_classes() -> list[type[ModelMartError]]:
+    """Every class in the tree, base first; the SDK maps codes back with it."""
+    found: list[type[ModelMartError]] = []
+    pending: list[type[ModelMartError]] = [ModelMartError]
+    while pending:
+        cls = pending.pop(0)
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_class_for(code: str) -> type[ModelMartError]:
+    """The class whose stable code is ``code``; the base class for unknown codes."""
+    for cls in all_error_classes():
+        if cls.code == code:
+            return cls
+    return ModelMartError

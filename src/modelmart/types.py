@@ -1,0 +1,126 @@
+"""Plain typed data shared by every stage: tensor specs, signatures and batches.
+
+Tensors use the Open Inference Protocol (v2) datatype names so that a signature maps onto the
+v2 metadata route unchanged. Strings travel as ``BYTES`` tensors holding Python ``str`` objects.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Array = npt.NDArray[Any]
+Batch = dict[str, Array]
+"""Named arrays whose first dimension is the batch: ``{"input": array of shape (n, ...)}``."""
+
+
+class Datatype(StrEnum):
+    BOOL = "BOOL"
+    UINT8 = "UINT8"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FP16 = "FP16"
+    FP32 = "FP32"
+    FP64 = "FP64"
+    BYTES = "BYTES"
+
+    @property
+    def numpy_dtype(self) -> np.dtype[Any]:
+        return np.dtype(_NUMPY_DTYPES[self])
+
+    @classmethod
+    def from_numpy(cls, dtype: np.dtype[Any]) -> Datatype:
+        """The v2 datatype of a NumPy dtype; strings and objects become BYTES."""
+        if dtype.kind in "OUS":
+            return cls.BYTES
+        for datatype, name in _NUMPY_DTYPES.items():
+            if np.dtype(name) == dtype:
+                return datatype
+        raise ValueError(f"NumPy dtype {dtype} has no Open Inference Protocol datatype")
+
+
+_NUMPY_DTYPES: dict[Datatype, str] = {
+    Datatype.BOOL: "bool",
+    Datatype.UINT8: "uint8",
+    Datatype.INT8: "int8",
+    Datatype.INT16: "int16",
+    Datatype.INT32: "int32",
+    Datatype.INT64: "int64",
+    Datatype.FP16: "float16",
+    Datatype.FP32: "float32",
+    Datatype.FP64: "float64",
+    Datatype.BYTES: "object",
+}
+
+
+class TensorSpec(BaseModel):
+    """One named input or output. ``shape`` includes the batch dimension; -1 is any size."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    datatype: Datatype
+    shape: tuple[int, ...] = Field(min_length=1)
+
+    @field_validator("shape")
+    @classmethod
+    def _dims_are_sizes_or_wildcards(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if any(dim < -1 or dim == 0 for dim in shape):
+            raise ValueError(f"shape {list(shape)} may hold positive sizes or -1 (any size)")
+        return shape
+
+
+class Signature(BaseModel):
+    """What a model version accepts and returns."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inputs: tuple[TensorSpec, ...] = Field(min_length=1)
+    outputs: tuple[TensorSpec, ...] = Field(min_length=1)
+
+    def input_named(self, name: str) -> TensorSpec | None:
+        return next((spec for spec in self.inputs if spec.name == name), None)
+
+
+class ArtifactFormat(StrEnum):
+    """Safe serialisations a version may be uploaded as."""
+
+    SKOPS = "skops"
+    ONNX = "onnx"
+    TORCHSCRIPT = "torchscript"
+    TORCH_EXPORT = "torch_export"
+    SENTENCE_TRANSFORMERS = "sentence_transformers"
+    TRANSFORMERS = "transformers"
+
+
+class RuntimeName(StrEnum):
+    """One adapter per framework; each lives in ``modelmart.runtimes.<name>``."""
+
+    SKLEARN = "sklearn"
+    ONNX = "onnx"
+    TORCH = "torch"
+    TRANSFORMERS = "transformers"
+
+
+RUNTIME_FOR_FORMAT: dict[ArtifactFormat, RuntimeName] = {
+    ArtifactFormat.SKOPS: RuntimeName.SKLEARN,
+    ArtifactFormat.ONNX: RuntimeName.ONNX,
+    ArtifactFormat.TORCHSCRIPT: RuntimeName.TORCH,
+    ArtifactFormat.TORCH_EXPORT: RuntimeName.TORCH,
+    ArtifactFormat.SENTENCE_TRANSFORMERS: RuntimeName.TRANSFORMERS,
+    ArtifactFormat.TRANSFORMERS: RuntimeName.TRANSFORMERS,
+}
+
+
+class Task(StrEnum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    EMBEDDING = "embedding"
+    TEXT_CLASSIFICATION = "text-classification"
+    CUSTOM = "custom"
