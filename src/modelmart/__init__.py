@@ -1,0 +1,5 @@
+"""ModelMart: self-hosted AI models as a service."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

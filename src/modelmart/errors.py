@@ -4,6 +4,8 @@
 
     ModelMartError                       500 internal_error
     ├── InvalidRequest                   400 invalid_request
+    │   ├── ValidationFailed             422 validation_failed
+    │   ├── MethodNotAllowed             405 method_not_allowed
     │   ├── SchemaMismatch               422 schema_mismatch
     │   └── UnsupportedFormat            415 unsupported_format
     │       └── UnsafeFormat             415 unsafe_format
@@ -51,7 +53,21 @@ class InvalidRequest(ModelMartError):
     code = "invalid_request"
 
 
+class ValidationFailed(InvalidRequest):
+    """The body or parameters do not match the API's own shape."""
+
+    status = 422
+    code = "validation_failed"
+
+
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+    code = "method_not_allowed"
+
+
 class SchemaMismatch(InvalidRequest):
+    """The inputs do not match the model's signature (or a signature the artifact's)."""
+
     status = 422
     code = "schema_mismatch"
 

@@ -1,0 +1,245 @@
+"""Deployments: which model version serves under which name, kept in step while serving.
+
+The manager persists every deployment, resolves versions and aliases through the registry,
+and asks the placement for endpoints. Loading runs in the background; a deployment is
+``loading`` until every instance is up, then ``ready`` (or ``failed`` with the reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from modelmart.deploy.views import (
+    DeploymentRequest,
+    DeploymentState,
+    DeploymentUpdate,
+    DeploymentView,
+)
+from modelmart.errors import (
+    AlreadyExists,
+    DeploymentNotFound,
+    ModelMartError,
+    NotReady,
+    error_class_for,
+)
+from modelmart.registry.service import Registry
+from modelmart.serving.placement import (
+    EndpointSpec,
+    Isolation,
+    Placement,
+    ServedVersion,
+)
+from modelmart.serving.router import Router
+from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
+
+
+@dataclass
+class _Deployment:
+    record: DeploymentRecord
+    state: DeploymentState = "loading"
+    error: dict[str, object] | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ServingDefaults:
+    timeout_s: float = 30.0
+    start_timeout_s: float = 300.0
+
+
+class DeploymentManager:
+    """Deploy, update and undeploy while the server runs."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        repository: DeploymentRepository,
+        placement: Placement,
+        router: Router,
+        defaults: ServingDefaults,
+    ) -> None:
+        self._registry = registry
+        self._repository = repository
+        self._placement = placement
+        self._router = router
+        self._defaults = defaults
+        self._deployments: dict[str, _Deployment] = {}
+
+    async def restore(self) -> None:
+        """Start every deployment saved before the last shutdown (in the background)."""
+        for record in await asyncio.to_thread(self._repository.list):
+            self._launch(record)
+
+    async def deploy(self, request: DeploymentRequest, *, wait: bool) -> DeploymentView:
+        name = request.name or request.model
+        if name in self._deployments:
+            raise AlreadyExists(
+                f"deployment {name!r} already exists; change it with PATCH /v1/deployments/"
+                f"{name} or pick another name",
+                details={"deployment": name},
+            )
+        await self._resolve(request.model, request.version, request.alias)
+        now = datetime.now(UTC)
+        record = DeploymentRecord(
+            name=name,
+            model_name=request.model,
+            version=request.version,
+            alias=request.alias,
+            instances=request.instances,
+            max_batch_size=request.max_batch_size,
+            max_delay_ms=request.max_delay_ms,
+            timeout_s=request.timeout_s,
+            isolation=request.isolation.value,
+            created_at=now,
+            updated_at=now,
+        )
+        await asyncio.to_thread(self._repository.save, record)
+        deployment = self._launch(record)
+        if wait:
+            await self._await_launch(deployment)
+        return self.view(name)
+
+    async def update(self, name: str, changes: DeploymentUpdate) -> DeploymentView:
+        """Scale, retune or retarget a deployment; returns once the change is serving."""
+        deployment = self._get(name)
+        fields = changes.model_dump(exclude_none=True)
+        if "version" in fields or "alias" in fields:
+            fields.setdefault("version", None)
+            fields.setdefault("alias", None)
+        if "isolation" in fields:
+            fields["isolation"] = Isolation(fields["isolation"]).value
+        record = dataclasses.replace(deployment.record, **fields, updated_at=datetime.now(UTC))
+        spec = await self._spec_for(record)
+        endpoint = self._router.find(name)
+        if endpoint is None:
+            raise NotReady(
+                f"deployment {name!r} is {deployment.state}; wait until it is ready, or "
+                "undeploy and deploy it again",
+                details={"state": deployment.state, "error": deployment.error},
+            )
+        await endpoint.apply(spec)
+        deployment.record = record
+        await asyncio.to_thread(self._repository.save, record)
+        return self.view(name)
+
+    async def alias_moved(self, model: str, alias: str) -> None:
+        """Swap every deployment that follows ``model``'s ``alias`` to its new version."""
+        for deployment in list(self._deployments.values()):
+            record = deployment.record
+            if record.model_name == model and record.alias == alias:
+                try:
+                    await self.update(record.name, DeploymentUpdate(alias=alias))
+                except ModelMartError as exc:
+                    deployment.error = exc.to_dict()["error"]
+
+    async def undeploy(self, name: str) -> None:
+        """Stop routing new requests, let queued ones finish, then unload."""
+        deployment = self._get(name)
+        endpoint = self._router.remove(name)
+        if deployment.task is not None and not deployment.task.done():
+            deployment.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deployment.task
+        del self._deployments[name]
+        await asyncio.to_thread(self._repository.delete, name)
+        if endpoint is not None:
+            await endpoint.close()
+
+    def view(self, name: str) -> DeploymentView:
+        deployment = self._get(name)
+        endpoint = self._router.find(name)
+        status = endpoint.status() if endpoint is not None else None
+        record = deployment.record
+        return DeploymentView(
+            name=record.name,
+            model=record.model_name,
+            version=record.version,
+            alias=record.alias,
+            served_version=status.version if status else None,
+            instances=record.instances,
+            ready_instances=status.ready_instances if status else 0,
+            max_batch_size=record.max_batch_size,
+            max_delay_ms=record.max_delay_ms,
+            timeout_s=record.timeout_s or self._defaults.timeout_s,
+            isolation=Isolation(record.isolation),
+            state=deployment.state,
+            error=deployment.error,
+            queue_depth=status.queue_depth if status else 0,
+        )
+
+    def list(self) -> list[DeploymentView]:
+        return [self.view(name) for name in sorted(self._deployments)]
+
+    async def close(self) -> None:
+        for name in list(self._deployments):
+            deployment = self._deployments.pop(name)
+            if deployment.task is not None:
+                deployment.task.cancel()
+            endpoint = self._router.remove(name)
+            if endpoint is not None:
+                await endpoint.close()
+
+    def _get(self, name: str) -> _Deployment:
+        deployment = self._deployments.get(name)
+        if deployment is None:
+            raise DeploymentNotFound(
+                f"deployment {name!r} does not exist; list them with GET /v1/deployments",
+                details={"deployment": name, "deployments": sorted(self._deployments)},
+            )
+        return deployment
+
+    def _launch(self, record: DeploymentRecord) -> _Deployment:
+        deployment = _Deployment(record)
+        self._deployments[record.name] = deployment
+        deployment.task = asyncio.create_task(self._start(deployment), name=f"load-{record.name}")
+        return deployment
+
+    async def _start(self, deployment: _Deployment) -> None:
+        try:
+            spec = await self._spec_for(deployment.record)
+            endpoint = await self._placement.start(spec)
+        except Exception as exc:  # any load failure must show as "failed", never stuck "loading"
+            failure = exc if isinstance(exc, ModelMartError) else ModelMartError(repr(exc))
+            deployment.state, deployment.error = "failed", failure.to_dict()["error"]
+            return
+        self._router.add(deployment.record.name, endpoint)
+        deployment.state, deployment.error = "ready", None
+
+    async def _await_launch(self, deployment: _Deployment) -> None:
+        assert deployment.task is not None
+        await asyncio.shield(deployment.task)
+        if deployment.state == "failed":
+            await self.undeploy(deployment.record.name)
+            raise _rebuild_error(deployment.error)
+
+    async def _resolve(self, model: str, version: int | None, alias: str | None) -> ServedVersion:
+        info = await asyncio.to_thread(self._registry.resolve, model, version, alias)
+        load = await asyncio.to_thread(self._registry.load_request, info)
+        return ServedVersion(
+            model=info.model, version=info.version, runtime=info.runtime, load=load
+        )
+
+    async def _spec_for(self, record: DeploymentRecord) -> EndpointSpec:
+        target = await self._resolve(record.model_name, record.version, record.alias)
+        return EndpointSpec(
+            name=record.name,
+            target=target,
+            instances=record.instances,
+            max_batch_size=record.max_batch_size,
+            max_delay_ms=record.max_delay_ms,
+            timeout_s=record.timeout_s or self._defaults.timeout_s,
+            isolation=Isolation(record.isolation),
+            start_timeout_s=self._defaults.start_timeout_s,
+        )
+
+
+def _rebuild_error(error: dict[str, object] | None) -> ModelMartError:
+    body = error or {"code": "internal_error", "message": "the deployment failed to load"}
+    details = body.get("details")
+    return error_class_for(str(body["code"]))(
+        str(body["message"]), details=details if isinstance(details, dict) else None
+    )

@@ -1,0 +1,77 @@
+"""Request and response shapes of the deployment API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from modelmart.serving.placement import Isolation
+
+DeploymentState = Literal["loading", "ready", "failed"]
+
+_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$"
+
+
+class _Tuning(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instances: int = Field(default=1, ge=1, le=64)
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_delay_ms: float = Field(default=5.0, ge=0, le=10_000)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    isolation: Isolation = Isolation.PROCESS
+
+
+class DeploymentRequest(_Tuning):
+    """Serve ``model`` at a pinned ``version`` or following an ``alias`` (never both); with
+    neither, the latest version is pinned."""
+
+    model: str = Field(min_length=1, max_length=128)
+    name: str | None = Field(default=None, pattern=_NAME_PATTERN)
+    version: int | None = Field(default=None, ge=1)
+    alias: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DeploymentRequest:
+        if self.version is not None and self.alias is not None:
+            raise ValueError("give either version or alias, not both")
+        return self
+
+
+class DeploymentUpdate(BaseModel):
+    """Fields to change; omitted ones keep their value. Setting ``version`` drops the alias
+    and the other way round."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instances: int | None = Field(default=None, ge=1, le=64)
+    max_batch_size: int | None = Field(default=None, ge=1, le=4096)
+    max_delay_ms: float | None = Field(default=None, ge=0, le=10_000)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    isolation: Isolation | None = None
+    version: int | None = Field(default=None, ge=1)
+    alias: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DeploymentUpdate:
+        if self.version is not None and self.alias is not None:
+            raise ValueError("give either version or alias, not both")
+        return self
+
+
+class DeploymentView(BaseModel):
+    name: str
+    model: str
+    version: int | None
+    alias: str | None
+    served_version: int | None
+    instances: int
+    ready_instances: int
+    max_batch_size: int
+    max_delay_ms: float
+    timeout_s: float
+    isolation: Isolation
+    state: DeploymentState
+    error: dict[str, object] | None
+    queue_depth: int

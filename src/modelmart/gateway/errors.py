@@ -1,0 +1,72 @@
+"""One place where every failure becomes ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from modelmart.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    ModelMartError,
+    NotFound,
+    ValidationFailed,
+)
+from modelmart.gateway.responses import error_response
+
+logger = logging.getLogger("modelmart.gateway")
+
+
+def _location(loc: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in loc if part != "body") or "body"
+
+
+async def _modelmart_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelMartError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+    error = ValidationFailed(
+        "the request does not match the API: "
+        + "; ".join(problems)
+        + ". See /docs for the expected shape",
+        details={"problems": problems},
+    )
+    return error_response(error)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: ModelMartError = NotFound(
+            f"no route {request.method} {request.url.path}; see /docs for the API"
+        )
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        error = InvalidRequest(str(exc.detail))
+    return error_response(error, headers=dict(exc.headers or {}))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(
+        ModelMartError(
+            f"the server failed on this request ({type(exc).__name__}); "
+            "it has been logged, please report it with the request id"
+        )
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ModelMartError, _modelmart_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,48 @@
+"""Deployments: ``/v1/deployments`` — serve, scale, retarget and stop models while running."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from modelmart.deploy.views import DeploymentRequest, DeploymentUpdate, DeploymentView
+from modelmart.gateway.services import Services, get_services
+
+router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+@router.post("", status_code=201)
+async def deploy(
+    body: DeploymentRequest, services: ServicesDep, wait: bool = True
+) -> DeploymentView:
+    """Serve a model version. With ``wait`` (the default) this returns once every instance
+    has loaded, or fails with the load error; otherwise it returns at once in ``loading``."""
+    return await services.deployments.deploy(body, wait=wait)
+
+
+@router.get("")
+async def list_deployments(services: ServicesDep) -> dict[str, list[DeploymentView]]:
+    return {"deployments": services.deployments.list()}
+
+
+@router.get("/{name}")
+async def get_deployment(name: str, services: ServicesDep) -> DeploymentView:
+    return services.deployments.view(name)
+
+
+@router.patch("/{name}")
+async def update_deployment(
+    name: str, body: DeploymentUpdate, services: ServicesDep
+) -> DeploymentView:
+    """Scale, retune batching or move to another version without dropping requests."""
+    return await services.deployments.update(name, body)
+
+
+@router.delete("/{name}", status_code=204)
+async def undeploy(name: str, services: ServicesDep) -> Response:
+    """Stop routing to the deployment, finish queued requests, then unload it."""
+    await services.deployments.undeploy(name)
+    return Response(status_code=204)

@@ -1,0 +1,52 @@
+"""``POST /v1/models/{name}:predict`` — plain JSON in, predictions out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from modelmart.errors import InvalidRequest
+from modelmart.gateway.codecs import v1
+from modelmart.gateway.responses import FastJSONResponse
+from modelmart.gateway.services import Services, get_services
+from modelmart.serving.validation import conform_batch
+
+router = APIRouter(tags=["inference"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "instances": {"type": "array", "description": "one entry per example"},
+                        "inputs": {"type": "object", "description": "input name -> values"},
+                    },
+                },
+                "example": {"instances": [[5.1, 3.5, 1.4, 0.2]]},
+            }
+        },
+    }
+}
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+@router.post("/v1/models/{name}:predict", openapi_extra=_BODY_DOC)
+async def predict(name: str, request: Request, services: ServicesDep) -> Response:
+    """Run the instances through the deployment called ``name``."""
+    endpoint = services.router.get(name)
+    batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
+    prediction = await endpoint.predict(conform_batch(endpoint.signature, batch))
+    return FastJSONResponse(v1.encode_response(prediction))

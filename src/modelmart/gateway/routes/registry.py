@@ -1,0 +1,141 @@
+"""Models, versions and aliases: ``/v1/registry/...``."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
+
+from modelmart.errors import ValidationFailed
+from modelmart.gateway.services import Services, get_services
+from modelmart.registry.views import ModelInfo, VersionInfo
+from modelmart.types import ArtifactFormat, Signature, Task
+
+router = APIRouter(prefix="/v1/registry", tags=["registry"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+class CreateModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    task: Task = Task.CUSTOM
+    description: str = Field(default="", max_length=10_000)
+    owner: str = Field(default="", max_length=256)
+
+
+class VersionMetadata(BaseModel):
+    """The ``metadata`` form field sent with an artifact upload, as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: ArtifactFormat | None = None
+    signature: Signature | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    lineage: dict[str, Any] = Field(default_factory=dict)
+
+
+class AliasTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+
+
+class AliasInfo(BaseModel):
+    model: str
+    alias: str
+    version: int
+
+
+@router.post("/models", status_code=201)
+def create_model(body: CreateModel, services: ServicesDep) -> ModelInfo:
+    return services.registry.create_model(body.name, body.task, body.description, body.owner)
+
+
+@router.get("/models")
+def list_models(services: ServicesDep) -> dict[str, list[ModelInfo]]:
+    return {"models": services.registry.list_models()}
+
+
+@router.get("/models/{name}")
+def get_model(name: str, services: ServicesDep) -> ModelInfo:
+    return services.registry.get_model(name)
+
+
+def _parse_metadata(raw: str) -> VersionMetadata:
+    try:
+        return VersionMetadata.model_validate_json(raw or "{}")
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise ValidationFailed(
+            "the metadata field is not valid: " + "; ".join(problems),
+            details={"problems": problems},
+        ) from exc
+
+
+def _spool(source: BinaryIO, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, delete=False, prefix="upload-") as target:
+        shutil.copyfileobj(source, target, length=1024 * 1024)
+    return Path(target.name)
+
+
+@router.post("/models/{name}/versions", status_code=201)
+async def push_version(
+    name: str,
+    services: ServicesDep,
+    artifact: Annotated[UploadFile, File(description="the model file (.zip for a directory)")],
+    metadata: Annotated[str, Form(description="VersionMetadata as JSON")] = "{}",
+) -> VersionInfo:
+    """Register a new immutable version of ``name`` from an uploaded artifact."""
+    meta = _parse_metadata(metadata)
+    upload = await asyncio.to_thread(_spool, artifact.file, services.settings.data_dir / "tmp")
+    try:
+        return await asyncio.to_thread(
+            services.registry.register_version,
+            name,
+            upload,
+            artifact.filename or "artifact",
+            meta.format,
+            meta.signature,
+            meta.parameters,
+            meta.metrics,
+            meta.lineage,
+        )
+    finally:
+        upload.unlink(missing_ok=True)
+
+
+@router.get("/models/{name}/versions")
+def list_versions(name: str, services: ServicesDep) -> dict[str, list[VersionInfo]]:
+    return {"versions": services.registry.list_versions(name)}
+
+
+@router.get("/models/{name}/versions/{ref}")
+def get_version(name: str, ref: str, services: ServicesDep) -> VersionInfo:
+    """``ref`` is a version number or an alias such as ``production``."""
+    return services.registry.get_version(name, int(ref) if ref.isdigit() else ref)
+
+
+@router.put("/models/{name}/aliases/{alias}")
+async def set_alias(name: str, alias: str, body: AliasTarget, services: ServicesDep) -> AliasInfo:
+    """Point ``alias`` at a version; deployments that follow the alias swap to it (new
+    instances load first, so no request fails) before this returns."""
+    await asyncio.to_thread(services.registry.set_alias, name, alias, body.version)
+    await services.deployments.alias_moved(name, alias)
+    return AliasInfo(model=name, alias=alias, version=body.version)
+
+
+@router.delete("/models/{name}/aliases/{alias}", status_code=204)
+def delete_alias(name: str, alias: str, services: ServicesDep) -> Response:
+    services.registry.delete_alias(name, alias)
+    return Response(status_code=204)

@@ -1,0 +1,99 @@
+"""Open Inference Protocol v2 (KServe v2 REST), callable by standard v2 clients unchanged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from modelmart import __version__
+from modelmart.errors import InvalidRequest, NotReady, VersionNotFound
+from modelmart.gateway.codecs import v2 as codec
+from modelmart.gateway.responses import FastJSONResponse
+from modelmart.gateway.routes.health import readiness
+from modelmart.gateway.services import Services, get_services
+from modelmart.serving.placement import Endpoint
+from modelmart.serving.validation import conform_batch
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _endpoint(services: Services, name: str, version: str | None) -> Endpoint:
+    endpoint = services.router.get(name)
+    served = str(endpoint.status().version)
+    if version is not None and version != served:
+        raise VersionNotFound(
+            f"model {name!r} serves version {served}, not {version}; call "
+            f"/v2/models/{name}/versions/{served}/infer or deploy version {version}",
+            details={"served_version": served},
+        )
+    return endpoint
+
+
+def _header_length(request: Request) -> int | None:
+    header = request.headers.get(codec.HEADER_LENGTH)
+    if header is None:
+        return None
+    if not header.isdigit():
+        raise InvalidRequest(f"{codec.HEADER_LENGTH} must be a byte count, got {header!r}")
+    return int(header)
+
+
+@router.get("")
+async def server_metadata() -> dict[str, Any]:
+    return {"name": "modelmart", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+
+@router.get("/health/live")
+async def server_live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/health/ready")
+async def server_ready(services: ServicesDep) -> Response:
+    is_ready, _ = readiness(services)
+    return FastJSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+
+@router.get("/models/{name}")
+@router.get("/models/{name}/versions/{version}")
+async def model_metadata(services: ServicesDep, name: str, version: str | None = None) -> Response:
+    endpoint = _endpoint(services, name, version)
+    signature = endpoint.signature
+    body = {
+        "name": name,
+        "versions": [str(endpoint.status().version)],
+        "platform": endpoint.spec.target.runtime.value,
+        "inputs": [spec.model_dump(mode="json") for spec in signature.inputs],
+        "outputs": [spec.model_dump(mode="json") for spec in signature.outputs],
+    }
+    return FastJSONResponse(body)
+
+
+@router.get("/models/{name}/ready")
+@router.get("/models/{name}/versions/{version}/ready")
+async def model_ready(services: ServicesDep, name: str, version: str | None = None) -> Response:
+    endpoint = _endpoint(services, name, version)
+    if endpoint.status().ready_instances == 0:
+        raise NotReady(f"model {name!r} has no loaded instance yet; retry shortly")
+    return FastJSONResponse({"name": name, "ready": True})
+
+
+@router.post("/models/{name}/infer")
+@router.post("/models/{name}/versions/{version}/infer")
+async def infer(
+    request: Request, services: ServicesDep, name: str, version: str | None = None
+) -> Response:
+    endpoint = _endpoint(services, name, version)
+    decoded = codec.decode_request(await request.body(), _header_length(request))
+    prediction = await endpoint.predict(conform_batch(endpoint.signature, decoded.inputs))
+    body, json_length = codec.encode_response(decoded, name, prediction.version, prediction.outputs)
+    if json_length is None:
+        return Response(body, media_type="application/json")
+    return Response(
+        body,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(json_length)},
+    )

@@ -1,0 +1,27 @@
+"""What the routes need, built once at start-up and reached through ``request.app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from modelmart.config import Settings
+from modelmart.deploy.manager import DeploymentManager
+from modelmart.gateway.observability import Metrics
+from modelmart.registry.service import Registry
+from modelmart.serving.router import Router
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    registry: Registry
+    deployments: DeploymentManager
+    router: Router
+    metrics: Metrics
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

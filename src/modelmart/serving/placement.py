@@ -1,0 +1,95 @@
+"""Where model instances run and how requests reach them — one interface, several backends.
+
+The gateway and the deployment manager only see :class:`Placement` and :class:`Endpoint`. The
+embedded default (:mod:`modelmart.serving.local`) runs instances on this machine; a cluster
+backend implements the same two classes without touching the gateway or the runtimes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from modelmart.runtimes.base import LoadRequest
+from modelmart.types import Batch, RuntimeName, Signature
+
+
+class Isolation(StrEnum):
+    PROCESS = "process"  # a worker process per instance: crashes and hangs are contained
+    THREAD = "thread"  # in the server process: no isolation, for trusted models and tests
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """The model version an endpoint serves, with what its runtime needs to load it."""
+
+    model: str
+    version: int
+    runtime: RuntimeName
+    load: LoadRequest
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """Everything that decides how one deployment is served; applied whole on every change."""
+
+    name: str
+    target: ServedVersion
+    instances: int = 1
+    max_batch_size: int = 32
+    max_delay_ms: float = 5.0
+    timeout_s: float = 30.0
+    isolation: Isolation = Isolation.PROCESS
+    start_timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    outputs: Batch
+    model: str
+    version: int
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    ready_instances: int
+    starting_instances: int
+    version: int
+    queue_depth: int
+
+
+BatchObserver = Callable[[str, int, float], None]
+"""Called after every batch with (endpoint name, batch size, seconds in ``predict``)."""
+
+
+class Endpoint(ABC):
+    """A served deployment."""
+
+    spec: EndpointSpec
+    signature: Signature
+
+    @abstractmethod
+    async def predict(self, inputs: Batch) -> Prediction:
+        """Run ``inputs`` (validated against ``signature``) through the model."""
+
+    @abstractmethod
+    async def apply(self, spec: EndpointSpec) -> None:
+        """Move to ``spec`` while serving: scale, retune batching or swap the version. New
+        instances load before old ones retire; in-flight and queued requests are kept."""
+
+    @abstractmethod
+    def status(self) -> EndpointStatus: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish what is in flight, then stop every instance."""
+
+
+class Placement(ABC):
+    """Starts endpoints."""
+
+    @abstractmethod
+    async def start(self, spec: EndpointSpec) -> Endpoint:
+        """Load every instance of ``spec``; raise the load error if the model cannot load."""

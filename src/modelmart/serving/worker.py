@@ -1,0 +1,61 @@
+"""The loop that runs inside a worker process: load one runtime, then answer batches.
+
+Messages on the pipe are tuples. Parent → worker: ``("predict", batch)`` or ``("stop", None)``.
+Worker → parent: ``("ready", signature)``, ``("ok", outputs)`` or ``("error", error_dict)``.
+Errors travel as the JSON error body so the parent can re-raise the same class.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from modelmart.errors import InferenceError, ModelMartError
+from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.types import Batch, RuntimeName
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The error body of ``exc``; unexpected exceptions become ``model_error``."""
+    if isinstance(exc, ModelMartError):
+        return exc.to_dict()
+    wrapped = InferenceError(
+        f"the model raised {type(exc).__name__}: {exc}",
+        details={"traceback": traceback.format_exception_only(exc)[-1].strip()},
+    )
+    return wrapped.to_dict()
+
+
+def run_batch(runtime: Runtime, batch: Batch) -> tuple[str, Any]:
+    """Predict one batch, turning any exception into an error message."""
+    try:
+        return "ok", runtime.predict(batch)
+    except Exception as exc:  # a model may raise anything; it must fail only its batch
+        return "error", error_payload(exc)
+
+
+def worker_main(
+    conn: Connection,
+    runtime_factory: Callable[[RuntimeName], Runtime],
+    runtime_name: RuntimeName,
+    request: LoadRequest,
+) -> None:
+    """Entry point of a worker process (started with the ``spawn`` method)."""
+    try:
+        runtime = runtime_factory(runtime_name)
+        runtime.load(request)
+    except Exception as exc:  # report the load failure instead of dying silently
+        conn.send(("error", error_payload(exc)))
+        return
+    conn.send(("ready", runtime.signature))
+    while True:
+        try:
+            kind, payload = conn.recv()
+        except EOFError:  # the server went away; nothing left to answer
+            break
+        if kind == "stop":
+            break
+        conn.send(run_batch(runtime, payload))
+    runtime.unload()
