@@ -82,12 +82,13 @@ class DeploymentManager:
                 f"{name} or pick another name",
                 details={"deployment": name},
             )
-        await self._resolve(request.model, request.version, request.alias)
+        target = await self._resolve(request.model, request.version, request.alias)
         now = datetime.now(UTC)
         record = DeploymentRecord(
             name=name,
             model_name=request.model,
-            version=request.version,
+            # With neither a version nor an alias, pin the latest version as of now.
+            version=None if request.alias else target.version,
             alias=request.alias,
             instances=request.instances,
             max_batch_size=request.max_batch_size,

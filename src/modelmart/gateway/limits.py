@@ -40,17 +40,38 @@ class BodySizeLimit:
         if declared is not None and declared > limit:
             await error_response(_too_large(limit, what))(scope, receive, send)
             return
-        received = 0
+        await self.app(scope, *_guarded(limit, what, scope, receive, send))
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise _too_large(limit, what)
-            return message
 
-        await self.app(scope, counting_receive, send)
+def _guarded(
+    limit: int, what: str, scope: Scope, receive: Receive, send: Send
+) -> tuple[Receive, Send]:
+    """Count a streamed body; past the limit the app sees a disconnect, and whatever it then
+    answers is replaced by the 413 (frameworks turn errors raised while reading into 400s)."""
+    received = 0
+    exceeded = False
+    answered = False
+
+    async def counting_receive() -> Message:
+        nonlocal received, exceeded
+        if exceeded:
+            return {"type": "http.disconnect"}
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            exceeded = True
+            return {"type": "http.disconnect"}
+        return message
+
+    async def replacing_send(message: Message) -> None:
+        nonlocal answered
+        if not exceeded:
+            await send(message)
+        elif not answered:
+            answered = True
+            await error_response(_too_large(limit, what))(scope, receive, send)
+
+    return counting_receive, replacing_send
 
 
 def _content_length(scope: Scope) -> int | None:
