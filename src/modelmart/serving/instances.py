@@ -26,7 +26,6 @@ from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
 from modelmart.serving.worker import run_batch, worker_main
 from modelmart.types import Batch, RuntimeName, Signature
 
-
 RuntimeFactory = Callable[[RuntimeName], Runtime]
 
 

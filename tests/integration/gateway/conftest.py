@@ -7,9 +7,8 @@ import httpx
 import pytest
 
 from modelmart.config import Settings
-
-from ..models import iris_skops
-from ..servers import LiveServer, live_server
+from tests.integration.models import iris_skops
+from tests.integration.servers import LiveServer, live_server
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from modelmart.config import Settings
 from modelmart.serving.local import LocalPlacement
+from tests.integration.servers import live_server
 
-from ..servers import live_server
 from .conftest import deploy, push
 from .crashing import KILL_VALUE, crashing_instances
 
@@ -28,9 +28,10 @@ def error_code(response: httpx.Response) -> str:
 def crash_http(tmp_path: Path) -> Iterator[httpx.Client]:
     settings = Settings(data_dir=tmp_path / "data", json_logs=False)
     placement = LocalPlacement(instance_factory=crashing_instances)
-    with live_server(settings, placement) as server, httpx.Client(
-        base_url=server.url, timeout=120
-    ) as client:
+    with (
+        live_server(settings, placement) as server,
+        httpx.Client(base_url=server.url, timeout=120) as client,
+    ):
         yield client
 
 
@@ -47,21 +48,38 @@ def test_crashing_model_fails_only_its_request(
     assert error_code(crashed) == "worker_crashed"
 
     assert crash_http.get("/healthz").status_code == 200
-    assert crash_http.post("/v1/models/steady:predict", json={"instances": [SETOSA]}).status_code == 200
+    assert (
+        crash_http.post("/v1/models/steady:predict", json={"instances": [SETOSA]}).status_code
+        == 200
+    )
     again = crash_http.post("/v1/models/fragile:predict", json={"instances": [SETOSA]})
     assert again.status_code == 200, again.text
 
 
-def test_bad_requests_get_clear_errors(http: httpx.Client, iris_artifacts: tuple[Path, Path]) -> None:
+def test_bad_requests_get_clear_errors(
+    http: httpx.Client, iris_artifacts: tuple[Path, Path]
+) -> None:
     http.post("/v1/registry/models", json={"name": "iris"})
     push(http, "iris", iris_artifacts[0])
     deploy(http, model="iris")
     cases = [
-        (http.post("/v1/models/nope:predict", json={"instances": [SETOSA]}), 404, "deployment_not_found"),
+        (
+            http.post("/v1/models/nope:predict", json={"instances": [SETOSA]}),
+            404,
+            "deployment_not_found",
+        ),
         (http.post("/v1/models/iris:predict", content=b"{not json"), 400, "invalid_request"),
         (http.post("/v1/models/iris:predict", json={"rows": []}), 400, "invalid_request"),
-        (http.post("/v1/models/iris:predict", json={"instances": [[1, 2, 3]]}), 422, "schema_mismatch"),
-        (http.post("/v1/models/iris:predict", json={"instances": [["a", "b", "c", "d"]]}), 422, "schema_mismatch"),
+        (
+            http.post("/v1/models/iris:predict", json={"instances": [[1, 2, 3]]}),
+            422,
+            "schema_mismatch",
+        ),
+        (
+            http.post("/v1/models/iris:predict", json={"instances": [["a", "b", "c", "d"]]}),
+            422,
+            "schema_mismatch",
+        ),
         (http.post("/v1/models/iris:predict", json={"instances": []}), 400, "invalid_request"),
         (http.post("/v1/registry/models", json={"name": "iris"}), 409, "already_exists"),
         (http.post("/v1/registry/models", json={"nam": "x"}), 422, "validation_failed"),
@@ -96,7 +114,9 @@ def test_oversized_body_is_refused(tmp_path: Path) -> None:
         assert client.get("/v1/registry/models").json() == {"models": []}
 
 
-def test_unsafe_and_broken_uploads_leave_nothing(http: httpx.Client, tmp_path: Path, iris_artifacts: tuple[Path, Path]) -> None:
+def test_unsafe_and_broken_uploads_leave_nothing(
+    http: httpx.Client, tmp_path: Path, iris_artifacts: tuple[Path, Path]
+) -> None:
     http.post("/v1/registry/models", json={"name": "iris"})
     pickled = tmp_path / "model.pkl"
     pickled.write_bytes(b"\x80\x04\x95" + b"\x00" * 32)

@@ -18,7 +18,12 @@ VIRGINICA = [6.7, 3.0, 5.2, 2.3]
 
 @pytest.fixture
 def iris_deployed(http: httpx.Client, iris_artifacts: tuple[Path, Path]) -> str:
-    assert http.post("/v1/registry/models", json={"name": "iris", "task": "classification"}).status_code == 201
+    assert (
+        http.post(
+            "/v1/registry/models", json={"name": "iris", "task": "classification"}
+        ).status_code
+        == 201
+    )
     pushed = push(http, "iris", iris_artifacts[0], '{"metrics": {"accuracy": 0.97}}')
     assert pushed.status_code == 201, pushed.text
     assert pushed.json()["version"] == 1
@@ -45,7 +50,9 @@ def test_v2_raw_json_inference(http: httpx.Client, iris_deployed: str) -> None:
     metadata = http.get("/v2/models/iris").json()
     assert metadata["inputs"][0]["shape"] == [-1, 4]
     request = {
-        "inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": SETOSA + VIRGINICA}]
+        "inputs": [
+            {"name": "input", "shape": [2, 4], "datatype": "FP32", "data": SETOSA + VIRGINICA}
+        ]
     }
     response = http.post("/v2/models/iris/versions/1/infer", json=request)
     assert response.status_code == 200, response.text
@@ -68,12 +75,17 @@ def test_v2_with_the_standard_triton_client(server, iris_deployed: str) -> None:
 
 
 def test_alias_swap_under_concurrent_load_fails_nothing(
-    http: httpx.Client, server, iris_artifacts: tuple[Path, Path]  # type: ignore[no-untyped-def]
+    http: httpx.Client,
+    server,
+    iris_artifacts: tuple[Path, Path],  # type: ignore[no-untyped-def]
 ) -> None:
     http.post("/v1/registry/models", json={"name": "flower", "task": "classification"})
     for artifact in iris_artifacts:
         assert push(http, "flower", artifact).status_code == 201
-    assert http.put("/v1/registry/models/flower/aliases/production", json={"version": 1}).status_code == 200
+    assert (
+        http.put("/v1/registry/models/flower/aliases/production", json={"version": 1}).status_code
+        == 200
+    )
     assert deploy(http, model="flower", alias="production", instances=2).status_code == 201
 
     stop = threading.Event()

@@ -102,7 +102,7 @@ async def test_process_worker_crash_fails_one_batch_and_restarts() -> None:
 
 async def test_process_worker_hang_times_out_and_restarts() -> None:
     endpoint, _ = await start(spec(Isolation.PROCESS, timeout_s=0.5))
-    with pytest.raises(InferenceTimeout, match="longer than 0.5 s"):
+    with pytest.raises(InferenceTimeout, match=r"longer than 0\.5 s"):
         await endpoint.predict(rows(HANG))
     assert (await endpoint.predict(rows(1))).outputs["y"].tolist() == [[2.0, 2.0]]
     await endpoint.close()

@@ -1,0 +1,102 @@
+"""Serving commands: ``deploy``, ``deployments``, ``scale``, ``undeploy`` and ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from modelmart.cli import output, tables
+from modelmart.cli.models import read_json_file
+from modelmart.cli.session import client, session
+from modelmart.serving.placement import Isolation
+
+
+def deploy(  # noqa: PLR0913 - one option per deployment setting
+    ctx: typer.Context,
+    model: str,
+    *,
+    version: Annotated[int | None, typer.Option(help="Pin this version.", min=1)] = None,
+    alias: Annotated[str | None, typer.Option(help="Follow this alias as it moves.")] = None,
+    name: Annotated[str | None, typer.Option(help="Deployment name.", show_default="MODEL")] = None,
+    instances: Annotated[int, typer.Option(help="Model instances to run.", min=1)] = 1,
+    max_batch_size: Annotated[int, typer.Option(help="Most requests per batch.", min=1)] = 32,
+    max_delay_ms: Annotated[float, typer.Option(help="Longest wait to fill a batch.")] = 5.0,
+    timeout_s: Annotated[float | None, typer.Option(help="Time limit per batch.")] = None,
+    isolation: Annotated[Isolation, typer.Option(help="Where instances run.")] = Isolation.PROCESS,
+    wait: Annotated[bool, typer.Option(help="Return once every instance has loaded.")] = True,
+) -> None:
+    """Serve MODEL: a pinned --version, a moving --alias, or else its latest version."""
+    if version is not None and alias is not None:
+        raise typer.BadParameter("give --version or --alias, not both", param_hint="--alias")
+    with client(ctx) as mm, output.spinner(f"Deploying {model}", enabled=wait):
+        view = mm.deploy(
+            model, wait=wait, version=version, alias=alias, name=name, instances=instances,
+            max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, timeout_s=timeout_s,
+            isolation=isolation,
+        )  # fmt: skip
+    output.show(ctx, view, tables.deployment_table)
+
+
+def list_deployments(ctx: typer.Context) -> None:
+    """List deployments with their state, instances and queue."""
+    with client(ctx) as mm:
+        output.show(ctx, mm.list_deployments(), tables.deployments_table)
+
+
+def scale(
+    ctx: typer.Context,
+    name: str,
+    instances: Annotated[int, typer.Argument(help="Instances to run.", min=1)],
+) -> None:
+    """Run NAME on INSTANCES instances, without dropping requests."""
+    with client(ctx) as mm, output.spinner(f"Scaling {name} to {instances}"):
+        view = mm.scale(name, instances)
+    output.show(ctx, view, tables.deployment_table)
+
+
+def undeploy(ctx: typer.Context, name: str) -> None:
+    """Stop serving NAME once its queued requests are answered."""
+    with client(ctx) as mm, output.spinner(f"Undeploying {name}"):
+        mm.undeploy(name)
+    output.say(ctx, f"Undeployed {name}", {"name": name, "undeployed": True})
+
+
+def _examples(data: str | None, file: Path | None) -> dict[str, Any]:
+    """``{"instances": [...]}`` or ``{"inputs": {...}}`` from --data or --file."""
+    if (data is None) == (file is None):
+        raise typer.BadParameter("give the examples with --data or --file (one of them)")
+    if file is not None:
+        parsed = read_json_file(file, "--file")
+    else:
+        try:
+            parsed = orjson.loads(data or "")
+        except orjson.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from exc
+    if isinstance(parsed, list):
+        return {"instances": parsed}
+    if isinstance(parsed, dict) and parsed.keys() & {"instances", "inputs"}:
+        return {key: parsed[key] for key in ("instances", "inputs") if key in parsed}
+    raise typer.BadParameter(
+        'expected a JSON list of instances, or {"instances": [...]} or {"inputs": {...}}'
+    )
+
+
+def predict(
+    ctx: typer.Context,
+    name: str,
+    data: Annotated[str | None, typer.Option(help="JSON list of instances.")] = None,
+    file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="JSON file of instances.")
+    ] = None,
+) -> None:
+    """Send examples to deployment NAME and print its predictions as JSON."""
+    examples = _examples(data, file)
+    with client(ctx) as mm:
+        predictions = mm.predict(name, **examples)
+    if session(ctx).json:
+        output.print_json(predictions)
+    else:
+        output.console().print_json(data=predictions)

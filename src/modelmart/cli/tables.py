@@ -1,0 +1,105 @@
+"""Rich renderings of the SDK's answers, one function per kind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+
+from modelmart.client import DeploymentView, ModelInfo, VersionInfo
+
+_STATE_STYLES = {"ready": "green", "loading": "yellow", "failed": "red"}
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _size(num_bytes: int) -> str:
+    if num_bytes < 1024:
+        return f"{num_bytes} B"
+    size = num_bytes / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def _pairs(values: dict[str, object]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in values.items())
+
+
+def models_table(models: list[ModelInfo]) -> Table:
+    table = Table("Name", "Task", "Latest", "Aliases", "Owner", "Created", title="Models")
+    if not models:
+        table.caption = "No models yet: modelmart models push NAME PATH --task TASK"
+    for model in models:
+        latest = "-" if model.latest_version is None else f"v{model.latest_version}"
+        aliases = ", ".join(f"{alias}→v{v}" for alias, v in model.aliases.items())
+        table.add_row(model.name, model.task, latest, aliases, model.owner, _when(model.created_at))
+    return table
+
+
+def model_details(model: ModelInfo) -> Table:
+    table = Table(show_header=False, title=f"Model {model.name}", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    latest = "none yet" if model.latest_version is None else f"v{model.latest_version}"
+    table.add_row("task", model.task)
+    table.add_row("description", model.description or "-")
+    table.add_row("owner", model.owner or "-")
+    table.add_row("latest version", latest)
+    aliases = ", ".join(f"{alias}→v{v}" for alias, v in model.aliases.items())
+    table.add_row("aliases", aliases or "-")
+    table.add_row("created", _when(model.created_at))
+    return table
+
+
+def versions_table(versions: list[VersionInfo]) -> Table:
+    title = f"Versions of {versions[0].model}" if versions else "Versions"
+    table = Table("Version", "Format", "Runtime", "Size", "Digest", "Metrics", "Created",
+                  title=title)  # fmt: skip
+    for version in versions:
+        table.add_row(
+            f"v{version.version}",
+            version.format.value,
+            version.runtime.value,
+            _size(version.artifact_size),
+            version.artifact_digest.removeprefix("sha256:")[:12],
+            _pairs(version.metrics),
+            _when(version.created_at),
+        )
+    return table
+
+
+def deployments_table(views: list[DeploymentView]) -> Table:
+    table = Table("Name", "Model", "Target", "Serving", "Instances", "Batch", "Isolation",
+                  "State", "Queue", title="Deployments")  # fmt: skip
+    if not views:
+        table.caption = "Nothing deployed yet: modelmart deploy MODEL"
+    for view in views:
+        target = "latest" if view.version is None else f"v{view.version}"
+        if view.alias is not None:
+            target = f"@{view.alias}"
+        served = "-" if view.served_version is None else f"v{view.served_version}"
+        state = Text(view.state, style=_STATE_STYLES.get(view.state, ""))
+        if view.error:
+            state.append(f" {view.error.get('message', view.error)}", style="red")
+        table.add_row(
+            view.name,
+            view.model,
+            target,
+            served,
+            f"{view.ready_instances}/{view.instances}",
+            f"{view.max_batch_size} / {view.max_delay_ms:g} ms",
+            view.isolation.value,
+            state,
+            str(view.queue_depth),
+        )
+    return table
+
+
+def deployment_table(view: DeploymentView) -> Table:
+    return deployments_table([view])

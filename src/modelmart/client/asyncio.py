@@ -1,0 +1,172 @@
+"""The asyncio SDK: :class:`AsyncClient`, the coroutine twin of
+:class:`~modelmart.client.sync.Client`. Each method drives the same flow from
+:mod:`.registry` or :mod:`.serving`; this class only sends the requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Unpack
+
+import httpx
+
+from modelmart.client import registry, serving
+from modelmart.client.core import Call, Flow, T, drive_async, unreachable
+from modelmart.client.models import (
+    AliasInfo,
+    DeploymentView,
+    Health,
+    ModelInfo,
+    Readiness,
+    VersionInfo,
+)
+from modelmart.client.serving import DeploymentChanges, DeployOptions
+from modelmart.client.sync import DEFAULT_URL, USER_AGENT
+from modelmart.client.uploads import Progress
+from modelmart.types import ArtifactFormat, Signature, Task
+
+
+class AsyncClient:
+    """A ModelMart server, over HTTP, for asyncio code: the methods of
+    :class:`~modelmart.client.sync.Client` as coroutines, raising the same errors::
+
+        async with AsyncClient("http://127.0.0.1:8000") as mm:
+            await mm.deploy("iris")
+            await mm.predict("iris", [[5.1, 3.5, 1.4, 0.2]])
+
+    Uploads read the artifact from disk (and zip a directory) in the event loop's thread.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _send(self, call: Call) -> httpx.Response:
+        request = call.build(self._http)
+        try:
+            return await self._http.send(request)
+        except httpx.TransportError as exc:
+            raise unreachable(exc, request) from exc
+
+    async def _run(self, flow: Flow[T]) -> T:
+        return await drive_async(flow, self._send)
+
+    # Registry
+
+    async def create_model(
+        self, name: str, task: Task | str = Task.CUSTOM, *, description: str = "", owner: str = ""
+    ) -> ModelInfo:
+        """Register a model called ``name``; ``AlreadyExists`` when the name is taken."""
+        return await self._run(registry.create_model(name, task, description, owner))
+
+    async def list_models(self) -> list[ModelInfo]:
+        return await self._run(registry.list_models())
+
+    async def get_model(self, name: str) -> ModelInfo:
+        return await self._run(registry.get_model(name))
+
+    async def push_version(  # noqa: PLR0913 - one keyword per piece of version metadata
+        self,
+        model: str,
+        path: str | Path,
+        *,
+        format: ArtifactFormat | str | None = None,
+        signature: Signature | dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        lineage: dict[str, Any] | None = None,
+        task: Task | str | None = None,
+        progress: Progress | None = None,
+    ) -> VersionInfo:
+        """Upload a model file or directory as the next version of ``model``; see
+        :func:`modelmart.client.registry.push_version`."""
+        return await self._run(
+            registry.push_version(
+                model,
+                path,
+                format=format,
+                signature=signature,
+                parameters=parameters,
+                metrics=metrics,
+                lineage=lineage,
+                task=task,
+                progress=progress,
+            )
+        )
+
+    async def list_versions(self, model: str) -> list[VersionInfo]:
+        return await self._run(registry.list_versions(model))
+
+    async def get_version(self, model: str, ref: int | str) -> VersionInfo:
+        """Version ``ref`` of ``model``: a version number or an alias."""
+        return await self._run(registry.get_version(model, ref))
+
+    async def set_alias(self, model: str, alias: str, version: int) -> AliasInfo:
+        return await self._run(registry.set_alias(model, alias, version))
+
+    async def delete_alias(self, model: str, alias: str) -> None:
+        await self._run(registry.delete_alias(model, alias))
+
+    # Serving
+
+    async def deploy(
+        self, model: str, *, wait: bool = True, **options: Unpack[DeployOptions]
+    ) -> DeploymentView:
+        """Serve ``model`` (pinned ``version``, following ``alias``, or its latest version);
+        with ``wait``, return once every instance has loaded."""
+        return await self._run(serving.deploy(model, wait, options))
+
+    async def list_deployments(self) -> list[DeploymentView]:
+        return await self._run(serving.list_deployments())
+
+    async def get_deployment(self, name: str) -> DeploymentView:
+        return await self._run(serving.get_deployment(name))
+
+    async def update_deployment(
+        self, name: str, **changes: Unpack[DeploymentChanges]
+    ) -> DeploymentView:
+        """Scale, retune or retarget a deployment without dropping requests."""
+        return await self._run(serving.update_deployment(name, changes))
+
+    async def scale(self, name: str, instances: int) -> DeploymentView:
+        return await self.update_deployment(name, instances=instances)
+
+    async def undeploy(self, name: str) -> None:
+        await self._run(serving.undeploy(name))
+
+    async def predict(self, name: str, instances: Any = None, *, inputs: Any = None) -> list[Any]:
+        """One prediction per example, given as ``instances`` rows or ``inputs`` columns."""
+        return await self._run(serving.predict(name, instances, inputs))
+
+    async def health(self) -> Health:
+        return await self._run(serving.health())
+
+    async def ready(self) -> Readiness:
+        return await self._run(serving.ready())

@@ -1,0 +1,173 @@
+"""The blocking SDK: :class:`Client`. Each method drives a flow from :mod:`.registry` or
+:mod:`.serving`; this class only sends the requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Unpack
+
+import httpx
+
+from modelmart.client import registry, serving
+from modelmart.client.core import Call, Flow, T, drive, unreachable
+from modelmart.client.models import (
+    AliasInfo,
+    DeploymentView,
+    Health,
+    ModelInfo,
+    Readiness,
+    VersionInfo,
+)
+from modelmart.client.serving import DeploymentChanges, DeployOptions
+from modelmart.client.uploads import Progress
+from modelmart.types import ArtifactFormat, Signature, Task
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+USER_AGENT = "modelmart-python"
+
+
+class Client:
+    """A ModelMart server, over HTTP.
+
+    Every failure raises the :mod:`modelmart.errors` class the server reported
+    (``ModelNotFound``, ``SchemaMismatch``, ...); a server that cannot be reached raises
+    ``NotReady``. Use it as a context manager, or call :meth:`close`::
+
+        with Client("http://127.0.0.1:8000") as mm:
+            mm.push_version("iris", "iris.onnx", task="classification")
+            mm.deploy("iris")
+            mm.predict("iris", [[5.1, 3.5, 1.4, 0.2]])
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(self, call: Call) -> httpx.Response:
+        request = call.build(self._http)
+        try:
+            return self._http.send(request)
+        except httpx.TransportError as exc:
+            raise unreachable(exc, request) from exc
+
+    def _run(self, flow: Flow[T]) -> T:
+        return drive(flow, self._send)
+
+    # Registry
+
+    def create_model(
+        self, name: str, task: Task | str = Task.CUSTOM, *, description: str = "", owner: str = ""
+    ) -> ModelInfo:
+        """Register a model called ``name``; ``AlreadyExists`` when the name is taken."""
+        return self._run(registry.create_model(name, task, description, owner))
+
+    def list_models(self) -> list[ModelInfo]:
+        return self._run(registry.list_models())
+
+    def get_model(self, name: str) -> ModelInfo:
+        return self._run(registry.get_model(name))
+
+    def push_version(  # noqa: PLR0913 - one keyword per piece of version metadata
+        self,
+        model: str,
+        path: str | Path,
+        *,
+        format: ArtifactFormat | str | None = None,
+        signature: Signature | dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        lineage: dict[str, Any] | None = None,
+        task: Task | str | None = None,
+        progress: Progress | None = None,
+    ) -> VersionInfo:
+        """Upload a model file or directory as the next version of ``model``; see
+        :func:`modelmart.client.registry.push_version`."""
+        return self._run(
+            registry.push_version(
+                model,
+                path,
+                format=format,
+                signature=signature,
+                parameters=parameters,
+                metrics=metrics,
+                lineage=lineage,
+                task=task,
+                progress=progress,
+            )
+        )
+
+    def list_versions(self, model: str) -> list[VersionInfo]:
+        return self._run(registry.list_versions(model))
+
+    def get_version(self, model: str, ref: int | str) -> VersionInfo:
+        """Version ``ref`` of ``model``: a version number or an alias."""
+        return self._run(registry.get_version(model, ref))
+
+    def set_alias(self, model: str, alias: str, version: int) -> AliasInfo:
+        return self._run(registry.set_alias(model, alias, version))
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._run(registry.delete_alias(model, alias))
+
+    # Serving
+
+    def deploy(
+        self, model: str, *, wait: bool = True, **options: Unpack[DeployOptions]
+    ) -> DeploymentView:
+        """Serve ``model`` (pinned ``version``, following ``alias``, or its latest version);
+        with ``wait``, return once every instance has loaded."""
+        return self._run(serving.deploy(model, wait, options))
+
+    def list_deployments(self) -> list[DeploymentView]:
+        return self._run(serving.list_deployments())
+
+    def get_deployment(self, name: str) -> DeploymentView:
+        return self._run(serving.get_deployment(name))
+
+    def update_deployment(self, name: str, **changes: Unpack[DeploymentChanges]) -> DeploymentView:
+        """Scale, retune or retarget a deployment without dropping requests."""
+        return self._run(serving.update_deployment(name, changes))
+
+    def scale(self, name: str, instances: int) -> DeploymentView:
+        return self.update_deployment(name, instances=instances)
+
+    def undeploy(self, name: str) -> None:
+        self._run(serving.undeploy(name))
+
+    def predict(self, name: str, instances: Any = None, *, inputs: Any = None) -> list[Any]:
+        """One prediction per example, given as ``instances`` rows or ``inputs`` columns."""
+        return self._run(serving.predict(name, instances, inputs))
+
+    def health(self) -> Health:
+        return self._run(serving.health())
+
+    def ready(self) -> Readiness:
+        return self._run(serving.ready())

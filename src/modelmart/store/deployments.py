@@ -1,0 +1,142 @@
+"""Saved deployment specs, so that the deployment manager can restore them after a restart."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelmart.errors import InvalidRequest
+from modelmart.store.db import lock_for_write
+from modelmart.store.tables import NAME_LENGTH, DeploymentRow, utc_now
+
+Isolation = Literal["process", "thread"]
+_ISOLATIONS = ("process", "thread")
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """What one deployment serves and how. Exactly one of ``version`` and ``alias`` is set.
+
+    ``created_at``/``updated_at`` are filled in by :meth:`DeploymentRepository.save`; leave
+    them ``None`` when building a new record.
+    """
+
+    name: str
+    model_name: str
+    version: int | None = None
+    alias: str | None = None
+    instances: int = 1
+    max_batch_size: int = 1
+    max_delay_ms: float = 0.0
+    timeout_s: float | None = None
+    isolation: Isolation = "process"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.name) <= NAME_LENGTH:
+            raise InvalidRequest(
+                f"deployment name {self.name!r} must be 1 to {NAME_LENGTH} characters long"
+            )
+        if (self.version is None) == (self.alias is None):
+            raise InvalidRequest(
+                f"deployment {self.name!r} sets version={self.version!r} and "
+                f"alias={self.alias!r}; set exactly one of them"
+            )
+        if self.isolation not in _ISOLATIONS:
+            raise InvalidRequest(
+                f"deployment {self.name!r} has isolation {self.isolation!r}; "
+                f"expected one of {', '.join(_ISOLATIONS)}"
+            )
+        if self.instances < 1 or self.max_batch_size < 1 or self.max_delay_ms < 0:
+            raise InvalidRequest(
+                f"deployment {self.name!r} needs instances >= 1, max_batch_size >= 1 and "
+                f"max_delay_ms >= 0 (got {self.instances}, {self.max_batch_size}, "
+                f"{self.max_delay_ms})"
+            )
+
+
+_SPEC_FIELDS = (
+    "model_name",
+    "version",
+    "alias",
+    "instances",
+    "max_batch_size",
+    "max_delay_ms",
+    "timeout_s",
+    "isolation",
+)
+
+
+def _record_of(row: DeploymentRow) -> DeploymentRecord:
+    isolation: Isolation = "thread" if row.isolation == "thread" else "process"
+    return DeploymentRecord(
+        name=row.name,
+        model_name=row.model_name,
+        version=row.version,
+        alias=row.alias,
+        instances=row.instances,
+        max_batch_size=row.max_batch_size,
+        max_delay_ms=row.max_delay_ms,
+        timeout_s=row.timeout_s,
+        isolation=isolation,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class DeploymentRepository:
+    """Deployment records in the metadata database, keyed by deployment name."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def save(self, record: DeploymentRecord) -> DeploymentRecord:
+        """Insert ``record`` or replace the saved one of the same name; return it as stored
+        (``created_at`` kept from the first save, ``updated_at`` now)."""
+        try:
+            return self._save_once(record)
+        except IntegrityError:
+            # Two first saves of one name raced on PostgreSQL; now the row exists: update it.
+            return self._save_once(record)
+
+    def _save_once(self, record: DeploymentRecord) -> DeploymentRecord:
+        now = utc_now()
+        with self._sessions.begin() as session:
+            lock_for_write(session)
+            row = session.get(DeploymentRow, record.name, with_for_update=True)
+            if row is None:
+                row = DeploymentRow(name=record.name, created_at=now)
+                session.add(row)
+            for field in _SPEC_FIELDS:
+                setattr(row, field, getattr(record, field))
+            row.updated_at = now
+            session.flush()
+            return replace(record, created_at=row.created_at, updated_at=now)
+
+    def get(self, name: str) -> DeploymentRecord | None:
+        with self._sessions() as session:
+            row = session.get(DeploymentRow, name)
+            return None if row is None else _record_of(row)
+
+    def list(self) -> builtins.list[DeploymentRecord]:
+        """Every saved deployment, by name."""
+        with self._sessions() as session:
+            rows = session.scalars(select(DeploymentRow).order_by(DeploymentRow.name))
+            return [_record_of(row) for row in rows]
+
+    def delete(self, name: str) -> bool:
+        """Forget deployment ``name``; False when there was none."""
+        with self._sessions.begin() as session:
+            lock_for_write(session)
+            row = session.get(DeploymentRow, name, with_for_update=True)
+            if row is None:
+                return False
+            session.delete(row)
+            return True

@@ -1,0 +1,32 @@
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelmart.errors import InvalidRequest
+from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"version": 1, "alias": "production"}, "exactly one"),
+        ({}, "exactly one"),
+        ({"version": 1, "isolation": "fork"}, "isolation"),
+        ({"version": 1, "instances": 0}, "instances >= 1"),
+        ({"version": 1, "name": ""}, "1 to 128"),
+    ],
+)
+def test_records_are_validated_at_construction(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        DeploymentRecord(**{"name": "d", "model_name": "m", **fields})  # type: ignore[arg-type]
+
+
+def test_save_get_list_delete(sessions: sessionmaker[Session]) -> None:
+    repository = DeploymentRepository(sessions)
+    saved = repository.save(DeploymentRecord(name="b", model_name="iris", alias="production"))
+    repository.save(DeploymentRecord(name="a", model_name="iris", version=2, timeout_s=1.5))
+    assert saved.created_at is not None
+    assert repository.get("b") == saved
+    assert [record.name for record in repository.list()] == ["a", "b"]
+    assert repository.delete("a") is True
+    assert repository.delete("a") is False
+    assert repository.get("a") is None
