@@ -17,6 +17,7 @@
     ├── AlreadyExists                    409 already_exists
     ├── PayloadTooLarge                  413 payload_too_large
     ├── NotReady                         503 not_ready
+    │   └── ServerUnreachable            503 server_unreachable (raised by the SDK only)
     ├── InferenceError                   500 model_error
     │   ├── BadModelOutput               500 bad_model_output
     │   ├── WorkerCrashed                502 worker_crashed
@@ -116,6 +117,12 @@ class PayloadTooLarge(ModelMartError):
 class NotReady(ModelMartError):
     status = 503
     code = "not_ready"
+
+
+class ServerUnreachable(NotReady):
+    """The SDK got no HTTP answer at all: the server is down or the URL is wrong."""
+
+    code = "server_unreachable"
 
 
 class InferenceError(ModelMartError):

@@ -54,4 +54,11 @@ def serve(
     from modelmart.gateway.observability import configure_logging
 
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
+    # log_config=None: uvicorn's own lines go through the JSON handler set up above.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+    )

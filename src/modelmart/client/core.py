@@ -23,7 +23,13 @@ import httpx
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from modelmart.errors import ModelMartError, NotReady, ValidationFailed, error_class_for
+from modelmart.errors import (
+    ModelMartError,
+    NotReady,
+    ServerUnreachable,
+    ValidationFailed,
+    error_class_for,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -202,7 +208,7 @@ def unreachable(exc: httpx.TransportError, request: httpx.Request) -> ModelMartE
             "time; pass a larger timeout (Client(timeout=...)) or check the server's load",
             details={"url": str(request.url), "reason": repr(exc)},
         )
-    return NotReady(
+    return ServerUnreachable(
         f"cannot reach ModelMart at {server} ({exc or type(exc).__name__}); start the server "
         "with `modelmart serve` or check the URL (--url or MODELMART_URL)",
         details={"url": str(request.url), "reason": repr(exc)},

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelmart.deploy.views import DeploymentView
-from modelmart.registry.views import ModelInfo, VersionInfo
+from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo
 
 __all__ = [
     "AliasInfo",
@@ -26,14 +26,6 @@ __all__ = [
 class _Answer(BaseModel):
     # An older SDK must keep working against a newer server that returns more fields.
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class AliasInfo(_Answer):
-    """Where an alias such as ``production`` points."""
-
-    model: str
-    alias: str
-    version: int
 
 
 class Health(_Answer):

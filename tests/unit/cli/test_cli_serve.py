@@ -41,7 +41,7 @@ def test_serve_passes_the_flags_to_the_settings_and_uvicorn(cli, started, tmp_pa
     assert isinstance(settings, Settings)
     assert (settings.host, settings.port, settings.data_dir) == ("0.0.0.0", 9001, tmp_path)
     assert settings.database_url == "sqlite:///x.db"
-    assert kwargs == {"host": "0.0.0.0", "port": 9001, "access_log": False}
+    assert kwargs == {"host": "0.0.0.0", "port": 9001, "access_log": False, "log_config": None}
     assert started["logging"] is settings
 
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from modelmart.errors import ValidationFailed
 from modelmart.gateway.services import Services, get_services
-from modelmart.registry.views import ModelInfo, VersionInfo
+from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo
 from modelmart.types import ArtifactFormat, Signature, Task
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
@@ -46,12 +46,6 @@ class AliasTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=1)
-
-
-class AliasInfo(BaseModel):
-    model: str
-    alias: str
-    version: int
 
 
 @router.post("/models", status_code=201)
