@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from modelmart.cli import deployments, models, output, serve
 from modelmart.cli.session import Session
-from modelmart.client.sync import DEFAULT_URL
+from modelmart.client.core import DEFAULT_URL
 from modelmart.errors import ModelMartError
 
 

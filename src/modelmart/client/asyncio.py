@@ -11,7 +11,7 @@ from typing import Any, Unpack
 import httpx
 
 from modelmart.client import registry, serving
-from modelmart.client.core import Call, Flow, T, drive_async, unreachable
+from modelmart.client.core import Call, Flow, T, drive_async, resolve_base_url, unreachable
 from modelmart.client.models import (
     AliasInfo,
     DeploymentView,
@@ -21,7 +21,7 @@ from modelmart.client.models import (
     VersionInfo,
 )
 from modelmart.client.serving import DeploymentChanges, DeployOptions
-from modelmart.client.sync import DEFAULT_URL, USER_AGENT
+from modelmart.client.sync import USER_AGENT
 from modelmart.client.uploads import Progress
 from modelmart.types import ArtifactFormat, Signature, Task
 
@@ -39,12 +39,12 @@ class AsyncClient:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_URL,
+        base_url: str | None = None,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url,
+            base_url=resolve_base_url(base_url),
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": USER_AGENT},

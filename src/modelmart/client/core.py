@@ -13,6 +13,7 @@ they send a call, so each drives flows with :func:`drive` or :func:`drive_async`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
@@ -197,6 +198,14 @@ def validated(model: type[M], what: str, /, **fields: Any) -> M:
         raise ValidationFailed(
             f"the {what} is not valid: " + "; ".join(problems), details={"problems": problems}
         ) from exc
+
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    """The given URL, else ``$MODELMART_URL``, else the local default."""
+    return base_url or os.environ.get("MODELMART_URL") or DEFAULT_URL
 
 
 def unreachable(exc: httpx.TransportError, request: httpx.Request) -> ModelMartError:

@@ -10,7 +10,7 @@ from typing import Any, Unpack
 import httpx
 
 from modelmart.client import registry, serving
-from modelmart.client.core import Call, Flow, T, drive, unreachable
+from modelmart.client.core import Call, Flow, T, drive, resolve_base_url, unreachable
 from modelmart.client.models import (
     AliasInfo,
     DeploymentView,
@@ -23,7 +23,6 @@ from modelmart.client.serving import DeploymentChanges, DeployOptions
 from modelmart.client.uploads import Progress
 from modelmart.types import ArtifactFormat, Signature, Task
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 USER_AGENT = "modelmart-python"
 
 
@@ -42,12 +41,12 @@ class Client:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_URL,
+        base_url: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = httpx.Client(
-            base_url=base_url,
+            base_url=resolve_base_url(base_url),
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": USER_AGENT},

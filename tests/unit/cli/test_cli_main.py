@@ -42,7 +42,9 @@ def test_an_unreachable_server_tells_how_to_start_one(cli, monkeypatch):
     assert result.exit_code == 1
     assert result.stdout == ""
     line = result.stderr.strip()
-    assert line.startswith("error [server_unreachable]: cannot reach ModelMart at http://127.0.0.1:8000")
+    assert line.startswith(
+        "error [server_unreachable]: cannot reach ModelMart at http://127.0.0.1:8000"
+    )
     assert "modelmart serve" in line
     assert "\n" not in line
 
