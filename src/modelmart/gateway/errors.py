@@ -56,11 +56,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    request_id = getattr(request.state, "request_id", None)
+    logger.exception(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        extra={"fields": {"request_id": request_id}},
+    )
     return error_response(
         ModelMartError(
-            f"the server failed on this request ({type(exc).__name__}); "
-            "it has been logged, please report it with the request id"
+            f"the server failed on this request ({type(exc).__name__}); it has been logged, "
+            "please report it with the request id",
+            details={"request_id": request_id},
         )
     )
 

@@ -31,6 +31,7 @@ from modelmart.errors import (
 )
 from modelmart.registry.archives import extracted, model_dir, publish, unpack_cached
 from modelmart.registry.formats import detect_format, is_directory_format
+from modelmart.registry.rows import model_info, version_info
 from modelmart.registry.views import ModelInfo, VersionInfo
 from modelmart.runtimes.base import LoadRequest, inspect_artifact
 from modelmart.store.artifacts import ArtifactStore
@@ -378,33 +379,4 @@ def _upsert_alias(session: Session, model_id: int, alias: str, version_id: int) 
         insert(AliasRow)
         .values(model_id=model_id, name=alias, **values)
         .on_conflict_do_update(index_elements=[AliasRow.model_id, AliasRow.name], set_=values)
-    )
-
-
-def model_info(row: ModelRow, latest_version: int | None, aliases: Mapping[str, int]) -> ModelInfo:
-    return ModelInfo(
-        name=row.name,
-        task=Task(row.task),
-        description=row.description,
-        owner=row.owner,
-        created_at=row.created_at,
-        latest_version=latest_version,
-        aliases=dict(sorted(aliases.items())),
-    )
-
-
-def version_info(model: ModelRow, row: ModelVersionRow) -> VersionInfo:
-    return VersionInfo(
-        model=model.name,
-        version=row.version,
-        format=ArtifactFormat(row.format),
-        runtime=RuntimeName(row.runtime),
-        task=Task(model.task),
-        signature=Signature.model_validate(row.signature),
-        parameters=row.parameters,
-        metrics=row.metrics,
-        lineage=row.lineage,
-        artifact_digest=row.artifact_digest,
-        artifact_size=row.artifact_size,
-        created_at=row.created_at,
     )

@@ -141,3 +141,19 @@ def test_unsafe_and_broken_uploads_leave_nothing(
     assert wrong_schema.status_code == 422
     assert error_code(wrong_schema) == "schema_mismatch"
     assert http.get("/v1/registry/models/iris/versions").json()["versions"] == []
+
+
+def test_upload_over_the_limit_is_refused_and_leaves_nothing(
+    tmp_path: Path, iris_artifacts: tuple[Path, Path]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", max_upload_bytes=2000, json_logs=False)
+    with live_server(settings) as server, httpx.Client(base_url=server.url) as client:
+        client.post("/v1/registry/models", json={"name": "iris"})
+        refused = push(client, "iris", iris_artifacts[0])
+        assert refused.status_code == 413
+        assert error_code(refused) == "payload_too_large"
+        assert client.get("/v1/registry/models/iris/versions").json() == {"versions": []}
+    leftovers = [
+        p for p in (tmp_path / "data").rglob("*") if p.is_file() and "modelmart.db" not in p.name
+    ]
+    assert leftovers == []
