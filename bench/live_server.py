@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,16 @@ _LOG_TAIL_LINES = 40
 
 class ServerFailed(RuntimeError):
     """The server did not start, or died while the benchmark ran."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A started server: its base URL, its process id (also the id of the session its worker
+    processes share) and its log file."""
+
+    url: str
+    pid: int
+    log: Path
 
 
 def free_port() -> int:
@@ -52,9 +63,9 @@ def log_tail(log: Path) -> str:
 
 
 @contextmanager
-def running_server(data_dir: Path, log: Path) -> Iterator[str]:
-    """Start ``modelmart serve`` with ``data_dir``, yield its base URL once it answers, and stop
-    it (and its worker processes) when the block exits, even on an error."""
+def running_server(data_dir: Path, log: Path) -> Iterator[Server]:
+    """Start ``modelmart serve`` with ``data_dir``, yield it once it answers, and stop it (and
+    its worker processes) when the block exits, even on an error."""
     port = free_port()
     # Only the flags decide the settings: stray MODELMART_* variables would change the run.
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODELMART_")}
@@ -67,17 +78,18 @@ def running_server(data_dir: Path, log: Path) -> Iterator[str]:
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_until_live(url, process, log)
-            yield url
+            yield Server(url, process.pid, log)
         finally:
             _stop(process)
 
 
-def check_alive(process_url: str, log: Path) -> None:
+def check_alive(server: Server) -> None:
     """Raise :class:`ServerFailed` with the log's tail if the server stopped answering."""
     try:
-        httpx.get(f"{process_url}/healthz", timeout=10).raise_for_status()
+        httpx.get(f"{server.url}/healthz", timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
-        raise ServerFailed(f"the server stopped answering ({exc}); log:\n{log_tail(log)}") from exc
+        tail = log_tail(server.log)
+        raise ServerFailed(f"the server stopped answering ({exc}); log:\n{tail}") from exc
 
 
 def _wait_until_live(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
