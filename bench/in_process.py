@@ -81,7 +81,9 @@ def iris_ceiling(artifact: Path, row: Sequence[float], budget_s: float) -> IrisC
 def _encode_rate(
     model: Any, texts: Sequence[str], batch_size: int, budget_s: float, repetitions: int
 ) -> EncodeRate:
-    batches = [list(texts[start : start + batch_size]) for start in range(0, len(texts), batch_size)]
+    batches = [
+        list(texts[start : start + batch_size]) for start in range(0, len(texts), batch_size)
+    ]
     batches = [batch for batch in batches if len(batch) == batch_size] or [list(texts)]
 
     def encode(batch: list[str]) -> None:
@@ -122,7 +124,5 @@ def minilm_ceiling(
 
     torch.set_num_threads(threads)
     model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
-    rates = tuple(
-        _encode_rate(model, texts, size, budget_s, repetitions) for size in batch_sizes
-    )
+    rates = tuple(_encode_rate(model, texts, size, budget_s, repetitions) for size in batch_sizes)
     return MinilmCeiling(threads, rates)

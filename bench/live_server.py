@@ -3,6 +3,7 @@ exits."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -105,7 +106,9 @@ def _wait_until_live(url: str, process: subprocess.Popen[bytes], log: Path) -> N
         except httpx.TransportError:
             pass  # not listening yet
         time.sleep(_POLL_S)
-    raise ServerFailed(f"the server did not answer within {START_TIMEOUT_S:g} s; log:\n" + log_tail(log))
+    raise ServerFailed(
+        f"the server did not answer within {START_TIMEOUT_S:g} s; log:\n" + log_tail(log)
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -118,7 +121,5 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT_S)
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the whole group is gone already

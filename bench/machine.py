@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +89,21 @@ def cpu_use(before: CpuSample, after: CpuSample, wall_s: float) -> CpuUse:
     ours = (after.ours_s - before.ours_s) / wall_s
     others = (after.busy_s - before.busy_s) / wall_s - ours
     return CpuUse(ours, max(others, 0.0))
+
+
+def busy_cores(window_s: float = 1.0) -> float:
+    """How many cores the whole machine kept busy over the next ``window_s`` seconds."""
+    before = _busy_seconds()
+    time.sleep(window_s)
+    return (_busy_seconds() - before) / window_s
+
+
+def wait_for_quiet(threshold: float, max_wait_s: float) -> float:
+    """Wait until the machine keeps fewer than ``threshold`` cores busy (other programs, such
+    as a test suite, skew every number), for at most ``max_wait_s`` seconds. Returns the
+    busy cores of the last window, so the caller can report a noisy start."""
+    deadline = time.monotonic() + max_wait_s
+    busy = busy_cores()
+    while busy >= threshold and time.monotonic() < deadline:
+        busy = busy_cores()
+    return busy

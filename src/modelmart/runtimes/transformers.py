@@ -91,6 +91,8 @@ class TransformersRuntime(Runtime):
                 "not one; upload the saved model directory as an archive"
             )
         apply_thread_count(request.parameters)
+        # Progress bars on stderr are noise in a server's logs.
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         head = opener(request.path, request.parameters)
         self._signature = reconcile(request.signature, head.signature)
         self._head = head
