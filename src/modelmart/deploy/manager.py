@@ -82,7 +82,9 @@ class DeploymentManager:
                 f"{name} or pick another name",
                 details={"deployment": name},
             )
-        target = await self._resolve(request.model, request.version, request.alias)
+        target = await asyncio.to_thread(
+            self._registry.resolve, request.model, request.version, request.alias
+        )
         now = datetime.now(UTC)
         record = DeploymentRecord(
             name=name,
@@ -116,13 +118,17 @@ class DeploymentManager:
         record = dataclasses.replace(deployment.record, **fields, updated_at=datetime.now(UTC))
         spec = await self._spec_for(record)
         endpoint = self._router.find(name)
-        if endpoint is None:
+        if endpoint is not None:
+            await endpoint.apply(spec)
+        elif deployment.state == "failed":  # nothing is serving: start afresh with the change
+            await asyncio.to_thread(self._repository.save, record)
+            await self._await_launch(self._launch(record), undeploy_on_failure=False)
+            return self.view(name)
+        else:
             raise NotReady(
-                f"deployment {name!r} is {deployment.state}; wait until it is ready, or "
-                "undeploy and deploy it again",
-                details={"state": deployment.state, "error": deployment.error},
+                f"deployment {name!r} is still loading; retry the change once it is ready",
+                details={"state": deployment.state},
             )
-        await endpoint.apply(spec)
         deployment.record = record
         await asyncio.to_thread(self._repository.save, record)
         return self.view(name)
@@ -210,11 +216,14 @@ class DeploymentManager:
         self._router.add(deployment.record.name, endpoint)
         deployment.state, deployment.error = "ready", None
 
-    async def _await_launch(self, deployment: _Deployment) -> None:
+    async def _await_launch(
+        self, deployment: _Deployment, *, undeploy_on_failure: bool = True
+    ) -> None:
         assert deployment.task is not None
         await asyncio.shield(deployment.task)
         if deployment.state == "failed":
-            await self.undeploy(deployment.record.name)
+            if undeploy_on_failure:
+                await self.undeploy(deployment.record.name)
             raise _rebuild_error(deployment.error)
 
     async def _resolve(self, model: str, version: int | None, alias: str | None) -> ServedVersion:

@@ -20,9 +20,9 @@ from modelmart.errors import (
 from modelmart.registry.service import Registry
 from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.types import ArtifactFormat, RuntimeName, Task
+from tests.unit.conftest import FakeInspector
 
 from .builders import SIGNATURE, hf_dir_entries, skops_file, write_tar, write_zip
-from .conftest import FakeInspector
 
 
 @pytest.fixture

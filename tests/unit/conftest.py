@@ -9,8 +9,7 @@ from modelmart.runtimes.base import LoadRequest
 from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.types import RuntimeName, Signature
-
-from .builders import SIGNATURE
+from tests.unit.registry.builders import SIGNATURE
 
 
 class FakeInspector:
