@@ -97,6 +97,8 @@ class ArtifactFormat(StrEnum):
     TORCH_EXPORT = "torch_export"
     SENTENCE_TRANSFORMERS = "sentence_transformers"
     TRANSFORMERS = "transformers"
+    ONNX_TEXT = "onnx_text"  # a directory: model.onnx + tokenizer.json (text in, vectors out)
+    PACKAGE = "package"  # a reference to files an installed Python package ships (catalogue)
 
 
 class RuntimeName(StrEnum):
@@ -106,6 +108,9 @@ class RuntimeName(StrEnum):
     ONNX = "onnx"
     TORCH = "torch"
     TRANSFORMERS = "transformers"
+    ONNX_TEXT = "onnx_text"
+    VADER = "vader"
+    LANGID = "langid"
 
 
 RUNTIME_FOR_FORMAT: dict[ArtifactFormat, RuntimeName] = {
@@ -115,7 +120,9 @@ RUNTIME_FOR_FORMAT: dict[ArtifactFormat, RuntimeName] = {
     ArtifactFormat.TORCH_EXPORT: RuntimeName.TORCH,
     ArtifactFormat.SENTENCE_TRANSFORMERS: RuntimeName.TRANSFORMERS,
     ArtifactFormat.TRANSFORMERS: RuntimeName.TRANSFORMERS,
+    ArtifactFormat.ONNX_TEXT: RuntimeName.ONNX_TEXT,
 }
+"""Formats a user may upload; a PACKAGE reference names its runtime itself."""
 
 
 class Task(StrEnum):

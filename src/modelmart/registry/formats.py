@@ -16,7 +16,8 @@ from modelmart.types import ArtifactFormat
 ACCEPTED_FORMATS = (
     ".onnx (ONNX), .skops (scikit-learn saved with skops), .pt/.pth/.torchscript (TorchScript, "
     "torch.jit.save), .pt2 (torch.export.save), and .zip/.tar.gz/.tgz archives of a "
-    "sentence-transformers or Hugging Face model directory (safetensors weights)"
+    "sentence-transformers or Hugging Face model directory (safetensors weights) or of an "
+    "ONNX text encoder directory (model.onnx + tokenizer.json)"
 )
 SAFE_ALTERNATIVES = (
     "use skops for scikit-learn (skops.io.dump), ONNX for any framework, TorchScript "
@@ -27,7 +28,10 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 # Inside model directories these suffixes hold pickled weights (pytorch_model.bin, *.ckpt).
 ARCHIVE_PICKLE_SUFFIXES = (*PICKLE_SUFFIXES, ".bin", ".pt", ".pth", ".ckpt")
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
-DIRECTORY_FORMATS = frozenset({ArtifactFormat.SENTENCE_TRANSFORMERS, ArtifactFormat.TRANSFORMERS})
+DIRECTORY_FORMATS = frozenset(
+    {ArtifactFormat.SENTENCE_TRANSFORMERS, ArtifactFormat.TRANSFORMERS, ArtifactFormat.ONNX_TEXT}
+)
+ONNX_TEXT_FILES = frozenset({"model.onnx", "tokenizer.json"})
 SENTENCE_TRANSFORMERS_MARKERS = frozenset({"modules.json", "config_sentence_transformers.json"})
 _PICKLE_PROTOCOL_OPCODE = 0x80
 _FILE_FORMATS = {
@@ -158,8 +162,9 @@ def _directory_format(path: Path, filename: str, declared: ArtifactFormat | None
     if not supported:
         raise UnsupportedFormat(
             f"archive {filename!r} is not a model directory: it has no modules.json or "
-            "config_sentence_transformers.json (sentence-transformers) nor config.json (Hugging "
-            f"Face) at its top level; accepted formats: {ACCEPTED_FORMATS}"
+            "config_sentence_transformers.json (sentence-transformers), config.json (Hugging "
+            "Face) or model.onnx + tokenizer.json (ONNX text encoder) at its top level; "
+            f"accepted formats: {ACCEPTED_FORMATS}"
         )
     if declared is None:
         return supported[0]
@@ -171,6 +176,8 @@ def _directory_format(path: Path, filename: str, declared: ArtifactFormat | None
 def _directory_formats_of(members: set[str]) -> list[ArtifactFormat]:
     """The formats a model directory loads as, preferred first."""
     found: list[ArtifactFormat] = []
+    if members >= ONNX_TEXT_FILES:
+        found.append(ArtifactFormat.ONNX_TEXT)
     if members & SENTENCE_TRANSFORMERS_MARKERS:
         found.append(ArtifactFormat.SENTENCE_TRANSFORMERS)
     if "config.json" in members:

@@ -9,6 +9,7 @@ blobs are named by their content.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +32,7 @@ from modelmart.errors import (
 )
 from modelmart.registry.archives import extracted, model_dir, publish, unpack_cached
 from modelmart.registry.formats import detect_format, is_directory_format
+from modelmart.registry.packages import PackageManifest, assemble, manifest_summary
 from modelmart.registry.rows import model_info, version_info
 from modelmart.registry.views import ModelInfo, VersionInfo
 from modelmart.runtimes.base import LoadRequest, inspect_artifact
@@ -90,6 +92,7 @@ def _json_object(field: str, value: Mapping[str, Any] | None) -> dict[str, Any]:
 @dataclass(frozen=True)
 class _NewVersion:
     format: ArtifactFormat
+    runtime: RuntimeName
     signature: Signature
     parameters: dict[str, Any]
     metrics: dict[str, Any]
@@ -187,13 +190,42 @@ class Registry:
             request = LoadRequest(load_path, artifact_format, model.task, signature, params)
             served = self._inspect(RUNTIME_FOR_FORMAT[artifact_format], request)
             ref = self._artifacts.put(upload_path)
+            runtime = RUNTIME_FOR_FORMAT[artifact_format]
             new = _NewVersion(
-                artifact_format, served, params, metrics_, lineage_, ref.digest, ref.size
+                artifact_format, runtime, served, params, metrics_, lineage_, ref.digest, ref.size
             )
             info = self._insert_version(model_name, new)
             if unpacked is not None:
                 publish(unpacked, self._cache_dir / ref.digest)
         return info
+
+    def register_package(
+        self,
+        model_name: str,
+        manifest: PackageManifest,
+        signature: Signature,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> VersionInfo:
+        """Record a version whose files ship in installed packages (the built-in catalogue).
+
+        Nothing is loaded: the signature is declared by the caller, and the packages are
+        checked when the version is deployed. Only ModelMart itself registers these; uploads
+        of manifests are refused like any other unknown file.
+        """
+        params = _json_object("parameters", parameters)
+        ref = self._artifacts.put(io.BytesIO(manifest.to_bytes()))
+        new = _NewVersion(
+            ArtifactFormat.PACKAGE,
+            manifest.runtime,
+            signature,
+            params,
+            _json_object("metrics", metrics),
+            manifest_summary(manifest),
+            ref.digest,
+            ref.size,
+        )
+        return self._insert_version(model_name, new)
 
     @contextmanager
     def _staged(
@@ -229,7 +261,7 @@ class Registry:
                 artifact_digest=new.digest,
                 artifact_size=new.size,
                 format=new.format.value,
-                runtime=RUNTIME_FOR_FORMAT[new.format].value,
+                runtime=new.runtime.value,
                 signature=new.signature.model_dump(mode="json"),
                 parameters=new.parameters,
                 metrics=new.metrics,
@@ -273,15 +305,19 @@ class Registry:
         """What a runtime needs to load ``version``: the verified blob, or for archives its
         unpacked model directory. Raises ArtifactCorrupted/NotFound for a damaged store."""
         blob = self._artifacts.path(version.artifact_digest)
-        path = blob
-        if is_directory_format(version.format):
+        path, artifact_format = blob, version.format
+        if artifact_format is ArtifactFormat.PACKAGE:
+            manifest = PackageManifest.from_file(blob)
+            path = assemble(manifest, self._cache_dir / version.artifact_digest)
+            artifact_format = manifest.format
+        elif is_directory_format(version.format):
             root = unpack_cached(
                 blob, self._cache_dir, version.artifact_digest, self._max_unpacked_bytes
             )
             path = model_dir(root)
         return LoadRequest(
             path=path,
-            format=version.format,
+            format=artifact_format,
             task=version.task,
             signature=version.signature,
             parameters=version.parameters,

@@ -68,6 +68,9 @@ _RUNTIME_MODULES: dict[RuntimeName, tuple[str, str]] = {
     RuntimeName.ONNX: ("modelmart.runtimes.onnx", "OnnxRuntime"),
     RuntimeName.TORCH: ("modelmart.runtimes.torch", "TorchRuntime"),
     RuntimeName.TRANSFORMERS: ("modelmart.runtimes.transformers", "TransformersRuntime"),
+    RuntimeName.ONNX_TEXT: ("modelmart.runtimes.onnx_text", "OnnxTextRuntime"),
+    RuntimeName.VADER: ("modelmart.runtimes.vader", "VaderRuntime"),
+    RuntimeName.LANGID: ("modelmart.runtimes.langid", "LangidRuntime"),
 }
 
 
