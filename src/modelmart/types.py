@@ -130,4 +130,6 @@ class Task(StrEnum):
     REGRESSION = "regression"
     EMBEDDING = "embedding"
     TEXT_CLASSIFICATION = "text-classification"
+    SENTIMENT = "sentiment"
+    LANGUAGE_IDENTIFICATION = "language-identification"
     CUSTOM = "custom"
