@@ -100,11 +100,12 @@ def assemble(manifest: PackageManifest, target: Path) -> Path:
     check_installed(manifest)
     if target.is_dir():
         return target
+    sources = {name: _resolve(entry) for name, entry in manifest.files.items()}
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".assemble-", dir=target.parent))
     try:
-        for name, entry in manifest.files.items():
-            os.symlink(_resolve(entry), scratch / name)
+        for name, source in sources.items():
+            os.symlink(source, scratch / name)
         os.replace(scratch, target)
     except OSError:
         shutil.rmtree(scratch, ignore_errors=True)
