@@ -19,9 +19,9 @@ from langid.langid import LanguageIdentifier, model
 
 from modelmart.errors import InvalidRequest, NotReady, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.runtimes.parameters import texts
 from modelmart.runtimes.signatures import reconcile
 from modelmart.types import (
-    Array,
     ArtifactFormat,
     Batch,
     Datatype,
@@ -74,7 +74,7 @@ class LangidRuntime(Runtime):
     def predict(self, batch: Batch) -> Batch:
         if self._identifier is None:
             raise NotReady("the langid runtime has no model loaded; call load() first")
-        ranked = [self._identifier.classify(text) for text in _texts(batch["text"])]
+        ranked = [self._identifier.classify(text) for text in texts(batch["text"])]
         return {
             "language": np.array([str(language) for language, _ in ranked], dtype=object),
             "probability": np.array([float(p) for _, p in ranked], dtype=np.float32),
@@ -115,9 +115,3 @@ def _check_known(languages: list[str], known: Any) -> None:
             f"parameter 'languages' names {', '.join(map(repr, unknown))}, which langid does "
             f"not know; choose from its ISO 639-1 codes: {', '.join(sorted(known))}"
         )
-
-
-def _texts(array: Array) -> list[str]:
-    return [
-        item.decode("utf-8") if isinstance(item, bytes) else str(item) for item in array.ravel()
-    ]

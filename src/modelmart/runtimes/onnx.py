@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from modelmart.errors import InvalidRequest, NotReady, UnsupportedFormat
+from modelmart.errors import NotReady, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
 from modelmart.types import (
     Array,
@@ -62,7 +63,7 @@ class OnnxRuntime(Runtime):
             )
         session = ort.InferenceSession(
             str(request.path),
-            sess_options=_session_options(request.parameters),
+            sess_options=session_options(request.parameters),
             providers=["CPUExecutionProvider"],
         )
         inputs = tuple(_tensor_spec(arg, "input") for arg in session.get_inputs())
@@ -106,14 +107,11 @@ class OnnxRuntime(Runtime):
         return facts
 
 
-def _session_options(parameters: Mapping[str, Any]) -> ort.SessionOptions:
+def session_options(parameters: Mapping[str, Any]) -> ort.SessionOptions:
+    """ONNX Runtime options honouring the ``threads`` parameter (intra-op threads)."""
     options = ort.SessionOptions()
-    threads = parameters.get("threads")
+    threads = positive_int_parameter(parameters, "threads")
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise InvalidRequest(
-                f"parameter 'threads' is {threads!r}; expected a positive integer such as 1"
-            )
         options.intra_op_num_threads = threads
     return options
 

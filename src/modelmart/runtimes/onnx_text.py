@@ -28,7 +28,8 @@ from tokenizers import Tokenizer
 
 from modelmart.errors import InvalidArtifact, InvalidRequest, NotReady, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
-from modelmart.runtimes.onnx import _session_options
+from modelmart.runtimes.onnx import session_options
+from modelmart.runtimes.parameters import bool_parameter, texts
 from modelmart.runtimes.signatures import reconcile
 from modelmart.types import (
     Array,
@@ -94,7 +95,7 @@ class OnnxTextRuntime(Runtime):
     def predict(self, batch: Batch) -> Batch:
         if self._encoder is None:
             raise NotReady("the ONNX text runtime has no model loaded; call load() first")
-        return self._encoder(_texts(batch["text"]))
+        return self._encoder(texts(batch["text"]))
 
     def unload(self) -> None:
         self._encoder = None
@@ -145,12 +146,6 @@ class _Encoder:
         return pooled.astype(np.float32)
 
 
-def _texts(array: Array) -> list[str]:
-    return [
-        item.decode("utf-8") if isinstance(item, bytes) else str(item) for item in array.ravel()
-    ]
-
-
 def _artifact_files(directory: Path) -> tuple[Path, Path]:
     missing = [name for name in (MODEL_FILE, TOKENIZER_FILE) if not (directory / name).is_file()]
     if missing:
@@ -163,7 +158,7 @@ def _artifact_files(directory: Path) -> tuple[Path, Path]:
 
 
 def _open_session(path: Path, parameters: Mapping[str, Any]) -> Any:
-    options = _session_options(parameters)
+    options = session_options(parameters)
     try:
         return ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
@@ -257,7 +252,4 @@ def _max_length(parameters: Mapping[str, Any]) -> int:
 
 
 def _normalize(parameters: Mapping[str, Any]) -> bool:
-    value = parameters.get("normalize", True)
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"parameter 'normalize' is {value!r}; expected true or false")
-    return value
+    return bool_parameter(parameters, "normalize", default=True)

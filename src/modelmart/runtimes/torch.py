@@ -32,7 +32,6 @@ from torch.export.pt2_archive.constants import (
 
 from modelmart.errors import (
     BadModelOutput,
-    InvalidRequest,
     ModelMartError,
     NotReady,
     SchemaMismatch,
@@ -40,6 +39,7 @@ from modelmart.errors import (
     UnsupportedFormat,
 )
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
 from modelmart.types import (
     Array,
@@ -65,16 +65,6 @@ _TORCH_DTYPES: dict[Datatype, torch.dtype] = {
 _DATATYPES: dict[torch.dtype, Datatype] = {dtype: name for name, dtype in _TORCH_DTYPES.items()}
 
 Forward = Callable[..., Any]
-
-
-def positive_int_parameter(parameters: Mapping[str, Any], name: str) -> int | None:
-    """``parameters[name]`` when it is a positive integer, None when absent."""
-    value = parameters.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"parameter '{name}' is {value!r}; expected a positive integer")
-    return value
 
 
 def apply_thread_count(parameters: Mapping[str, Any]) -> None:

@@ -37,16 +37,15 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from modelmart.errors import (
     InvalidArtifact,
-    InvalidRequest,
     NotReady,
     UnsafeFormat,
     UnsupportedFormat,
 )
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.runtimes.parameters import bool_parameter, positive_int_parameter, texts
 from modelmart.runtimes.signatures import reconcile
-from modelmart.runtimes.torch import apply_thread_count, positive_int_parameter
+from modelmart.runtimes.torch import apply_thread_count
 from modelmart.types import (
-    Array,
     ArtifactFormat,
     Batch,
     Datatype,
@@ -106,7 +105,7 @@ class TransformersRuntime(Runtime):
     def predict(self, batch: Batch) -> Batch:
         if self._head is None:
             raise NotReady("the transformers runtime has no model loaded; call load() first")
-        return self._head(_texts(batch["text"]))
+        return self._head(texts(batch["text"]))
 
     def unload(self) -> None:
         self._head = None
@@ -121,12 +120,6 @@ class TransformersRuntime(Runtime):
             "torch_version": torch.__version__,
             "device": "cpu",
         }
-
-
-def _texts(array: Array) -> list[str]:
-    return [
-        item.decode("utf-8") if isinstance(item, bytes) else str(item) for item in array.ravel()
-    ]
 
 
 @dataclass
@@ -301,10 +294,7 @@ def _max_length(parameters: Mapping[str, Any], tokenizer: Any) -> int:
 
 
 def _normalize(parameters: Mapping[str, Any]) -> bool:
-    value = parameters.get("normalize", True)
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"parameter 'normalize' is {value!r}; expected true or false")
-    return value
+    return bool_parameter(parameters, "normalize", default=True)
 
 
 _OPENERS: dict[tuple[ArtifactFormat, Task], Callable[[Path, Mapping[str, Any]], _Head]] = {

@@ -18,9 +18,9 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from modelmart.errors import NotReady, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.runtimes.parameters import texts
 from modelmart.runtimes.signatures import reconcile
 from modelmart.types import (
-    Array,
     ArtifactFormat,
     Batch,
     Datatype,
@@ -69,7 +69,7 @@ class VaderRuntime(Runtime):
     def predict(self, batch: Batch) -> Batch:
         if self._analyzer is None:
             raise NotReady("the VADER runtime has no model loaded; call load() first")
-        polarities = [self._analyzer.polarity_scores(text) for text in _texts(batch["text"])]
+        polarities = [self._analyzer.polarity_scores(text) for text in texts(batch["text"])]
         compound = [float(p["compound"]) for p in polarities]
         scores = [[float(p[column]) for column in SCORE_COLUMNS] for p in polarities]
         return {
@@ -95,9 +95,3 @@ def sentiment_label(compound: float) -> str:
     if compound <= NEGATIVE_THRESHOLD:
         return "negative"
     return "neutral"
-
-
-def _texts(array: Array) -> list[str]:
-    return [
-        item.decode("utf-8") if isinstance(item, bytes) else str(item) for item in array.ravel()
-    ]
