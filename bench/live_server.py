@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +64,16 @@ def log_tail(log: Path) -> str:
 
 
 @contextmanager
-def running_server(data_dir: Path, log: Path) -> Iterator[Server]:
+def running_server(
+    data_dir: Path, log: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
     """Start ``modelmart serve`` with ``data_dir``, yield it once it answers, and stop it (and
-    its worker processes) when the block exits, even on an error."""
+    its worker processes) when the block exits, even on an error. ``extra_env`` is added to
+    the server's environment (to try a knob such as OMP_WAIT_POLICY)."""
     port = free_port()
     # Only the flags decide the settings: stray MODELMART_* variables would change the run.
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODELMART_")}
+    env.update(extra_env or {})
     command = [str(modelmart_command()), "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--data-dir", str(data_dir)]
     with log.open("wb") as log_file:

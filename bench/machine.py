@@ -11,6 +11,7 @@ import os
 import platform
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,18 @@ def _session_seconds(session: int) -> float:
     return total / _TICKS_PER_S
 
 
+def _pid_seconds(pids: Iterable[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            stat = (_PROC / str(pid) / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue  # already gone
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICKS_PER_S
+
+
 def _own_seconds() -> float:
     """CPU time of this process and of its finished children (the wrk runs)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -62,28 +75,30 @@ def _own_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def busy_cores(window_s: float) -> float:
+    """How many cores the whole machine keeps busy over the next ``window_s`` seconds."""
+    before = _busy_seconds()
+    time.sleep(window_s)
+    return (_busy_seconds() - before) / window_s
+
+
 @dataclass(frozen=True)
 class CpuSample:
+    at: float
     busy_s: float
     ours_s: float
 
 
 @dataclass(frozen=True)
 class CpuUse:
-    """Cores kept busy during a span: by the benchmark, and by everything else."""
+    """Cores kept busy during a span: by the benchmark, and by everything else (noise)."""
 
     ours: float
     others: float
 
 
-def sample(server_session: int | None) -> CpuSample:
-    ours = _own_seconds()
-    if server_session is not None:
-        ours += _session_seconds(server_session)
-    return CpuSample(_busy_seconds(), ours)
-
-
-def cpu_use(before: CpuSample, after: CpuSample, wall_s: float) -> CpuUse:
+def cpu_use(before: CpuSample, after: CpuSample) -> CpuUse:
+    wall_s = after.at - before.at
     if wall_s <= 0:
         return CpuUse(0.0, 0.0)
     ours = (after.ours_s - before.ours_s) / wall_s
@@ -91,19 +106,33 @@ def cpu_use(before: CpuSample, after: CpuSample, wall_s: float) -> CpuUse:
     return CpuUse(ours, max(others, 0.0))
 
 
-def busy_cores(window_s: float = 1.0) -> float:
-    """How many cores the whole machine kept busy over the next ``window_s`` seconds."""
-    before = _busy_seconds()
-    time.sleep(window_s)
-    return (_busy_seconds() - before) / window_s
+@dataclass
+class NoiseMeter:
+    """Waits for a quiet machine before each timed run, and tells how noisy the run was.
 
+    ``quiet_below`` is in busy cores; ``wait_budget_s`` bounds the waiting over the whole
+    benchmark, so a machine that never calms down delays it by that much at most.
+    """
 
-def wait_for_quiet(threshold: float, max_wait_s: float) -> float:
-    """Wait until the machine keeps fewer than ``threshold`` cores busy (other programs, such
-    as a test suite, skew every number), for at most ``max_wait_s`` seconds. Returns the
-    busy cores of the last window, so the caller can report a noisy start."""
-    deadline = time.monotonic() + max_wait_s
-    busy = busy_cores()
-    while busy >= threshold and time.monotonic() < deadline:
-        busy = busy_cores()
-    return busy
+    quiet_below: float
+    wait_budget_s: float
+    server_session: int | None = None
+    waited_s: float = 0.0
+
+    def settle(self) -> None:
+        started = time.monotonic()
+        left = self.wait_budget_s - self.waited_s
+        busy = busy_cores(0.5)
+        if busy >= self.quiet_below and left > 0:
+            print(f"    waiting for other programs to finish ({busy:.1f} cores busy)", flush=True)
+        while busy >= self.quiet_below and time.monotonic() - started < left:
+            busy = busy_cores(1.0)
+        self.waited_s += time.monotonic() - started
+
+    def sample(self, pids: Iterable[int] = ()) -> CpuSample:
+        """A reading of the machine and of the benchmark's processes: this one, its finished
+        children, the server's session and ``pids`` (children still running)."""
+        ours = _own_seconds() + _pid_seconds(pids)
+        if self.server_session is not None:
+            ours += _session_seconds(self.server_session)
+        return CpuSample(time.monotonic(), _busy_seconds(), ours)

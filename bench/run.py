@@ -18,25 +18,25 @@ wait longer (the ``--minilm-*`` options try other settings).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import signal
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import in_process
 import machine
 import report
 import workload
 from live_server import Server, ServerFailed, check_alive, running_server
+from machine import NoiseMeter
 from wrk_load import LoadFailed, Scenario, Timing, measure, median_run, wrk_version
 
-from modelmart import Client
+from modelmart import Client, ModelMartError
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
@@ -45,16 +45,19 @@ DEPLOY_TIMEOUT_S = 600.0
 
 @dataclass(frozen=True)
 class Plan:
-    """How long each measurement runs."""
+    """How long each measurement runs, and how long the benchmark may wait, in all, for other
+    programs to leave the machine quiet."""
 
     timing: Timing
     iris_budget_s: float
     encode_batch_sizes: tuple[int, ...]
     encode_budget_s: float
+    quiet_wait_s: float
 
 
-FULL = Plan(Timing(5, 10, 3), 2.0, (1, 8, 16, 32, 64), 4.0)
-QUICK = Plan(Timing(1, 3, 1), 0.5, (1, 16, 32), 1.5)
+FULL = Plan(Timing(5, 10, 3, retries=2), 2.0, (1, 8, 16, 32, 64), 4.0, quiet_wait_s=600)
+QUICK = Plan(Timing(1, 3, 1, retries=0), 0.5, (1, 16, 32), 1.5, quiet_wait_s=30)
+QUIET_BELOW = 0.25  # cores busy on the whole machine
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -71,7 +74,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minilm-threads", type=int, default=2)
     parser.add_argument("--minilm-batch", type=int, default=32, help="max_batch_size")
     parser.add_argument("--minilm-delay-ms", type=float, default=5.0, help="max_delay_ms")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="add to the server's environment (repeatable), e.g. OMP_WAIT_POLICY=PASSIVE",
+    )
+    args = parser.parse_args(argv)
+    if any("=" not in item for item in args.server_env):
+        parser.error("--server-env takes NAME=VALUE")
+    return args
 
 
 def deploy_models(server: Server, iris: Path, minilm: Path, serving: report.MinilmServing) -> None:
@@ -107,70 +120,97 @@ def scenarios(folder: Path) -> list[Scenario]:
 
 
 def load_server(
-    server: Server, loads: list[Scenario], timing: Timing, raw: dict[str, Any]
+    server: Server, loads: list[Scenario], timing: Timing, meter: NoiseMeter
 ) -> dict[str, report.Served]:
+    meter.server_session = server.pid  # its workers share the session the server leads
     served: dict[str, report.Served] = {}
     for scenario in loads:
-        before, started = machine.sample(server.pid), time.monotonic()
-        runs, outputs = measure(server.url, scenario, timing)
-        cpu = machine.cpu_use(before, machine.sample(server.pid), time.monotonic() - started)
+        runs = measure(server.url, scenario, timing, meter)
         check_alive(server)
-        served[scenario.key] = report.Served(scenario, runs, median_run(runs), cpu)
-        raw["wrk_output"][scenario.key] = outputs
+        median = median_run([measured.run for measured in runs])
+        cpu = in_process.average_use([measured.cpu for measured in runs])
+        served[scenario.key] = report.Served(scenario, runs, median, cpu)
     return served
 
 
+def encoder_shapes(serving: report.MinilmServing) -> list[in_process.EncoderShape]:
+    """The deployment's shape, and one process using every core if that differs."""
+    shapes = [in_process.EncoderShape(serving.instances, serving.threads)]
+    whole_machine = in_process.EncoderShape(1, machine.cores())
+    return shapes if whole_machine in shapes else [*shapes, whole_machine]
+
+
 def measure_ceiling(
-    plan: Plan, iris: Path, threads: int
-) -> tuple[in_process.IrisCeiling, in_process.MinilmCeiling]:
+    plan: Plan, iris: Path, serving: report.MinilmServing, meter: NoiseMeter
+) -> tuple[in_process.IrisCeiling, tuple[in_process.MinilmCeiling, ...]]:
     print("In process (no server):", flush=True)
-    iris_ceiling = in_process.iris_ceiling(iris, workload.iris_rows()[0], plan.iris_budget_s)
+    row = workload.iris_rows()[0]
+    iris_ceiling = in_process.iris_ceiling(iris, row, plan.iris_budget_s, meter)
     print(f"  iris predict + predict_proba p50: {iris_ceiling.both_ms * 1000:.0f} µs", flush=True)
-    minilm = in_process.minilm_ceiling(
-        workload.minilm_directory(),
-        workload.sentences(),
-        threads,
-        plan.encode_batch_sizes,
-        plan.encode_budget_s,
-        plan.timing.repetitions,
-    )
-    for rate in minilm.rates:
-        print(f"  MiniLM encode batch {rate.batch_size}: {rate.sentences_per_s:.1f}/s", flush=True)
-    return iris_ceiling, minilm
+    ceilings = []
+    for shape in encoder_shapes(serving):
+        ceiling = in_process.minilm_ceiling(
+            workload.minilm_directory(),
+            workload.sentences(),
+            shape,
+            plan.encode_batch_sizes,
+            plan.encode_budget_s,
+            plan.timing.repetitions,
+            meter,
+        )
+        for rate in ceiling.rates:
+            print(f"  MiniLM {shape}, batch {rate.batch_size}: {rate.sentences_per_s:.1f}/s")
+        ceilings.append(ceiling)
+    return iris_ceiling, tuple(ceilings)
 
 
-def benchmark(args: argparse.Namespace, plan: Plan, raw: dict[str, Any]) -> report.Results:
-    serving = report.MinilmServing(
-        args.minilm_instances, args.minilm_threads, args.minilm_batch, args.minilm_delay_ms
-    )
-    setup = report.Setup(
+def http_stack() -> str:
+    """What uvicorn picks in this environment: httptools and uvloop when installed."""
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn with {parser} and {loop}"
+
+
+def describe(args: argparse.Namespace, plan: Plan, serving: report.MinilmServing) -> report.Setup:
+    return report.Setup(
         quick=args.quick,
         timing=plan.timing,
         wrk_version=wrk_version(),
         cores=machine.cores(),
         cpu_model=machine.cpu_model(),
         minilm=serving,
+        server_env=dict(item.split("=", 1) for item in args.server_env),
+        http_stack=http_stack(),
         iris_rows=len(workload.iris_rows()),
         sentences=len(workload.sentences()),
         started=datetime.now().astimezone(),
     )
+
+
+def benchmark(args: argparse.Namespace, plan: Plan) -> report.Results:
+    serving = report.MinilmServing(
+        args.minilm_instances, args.minilm_threads, args.minilm_batch, args.minilm_delay_ms
+    )
+    setup = describe(args, plan, serving)
+    meter = NoiseMeter(QUIET_BELOW, plan.quiet_wait_s)
     with tempfile.TemporaryDirectory(prefix="modelmart-bench-") as temporary:
         folder = Path(temporary)
         iris = workload.train_iris(folder / "iris.skops")
         minilm_zip = workload.zip_minilm(folder / "minilm.zip")
-        iris_ceiling, minilm_ceiling = measure_ceiling(plan, iris, serving.threads)
+        iris_ceiling, minilm_ceilings = measure_ceiling(plan, iris, serving, meter)
         print("Served (modelmart serve + wrk):", flush=True)
-        with running_server(folder / "data", folder / "server.log") as server:
+        log = folder / "server.log"
+        with running_server(folder / "data", log, setup.server_env) as server:
             deploy_models(server, iris, minilm_zip, serving)
-            served = load_server(server, scenarios(folder), plan.timing, raw)
-    return report.Results(setup, served, iris_ceiling, minilm_ceiling)
+            served = load_server(server, scenarios(folder), plan.timing, meter)
+    return report.Results(setup, served, iris_ceiling, minilm_ceilings, meter.waited_s)
 
 
-def save_raw(out: Path, results: report.Results, raw: dict[str, Any]) -> None:
+def save_raw(out: Path, results: report.Results) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for key, outputs in raw["wrk_output"].items():
-        for index, output in enumerate(outputs, start=1):
-            (out / f"wrk-{key}-{index}.txt").write_text(output, encoding="utf-8")
+    for key, served in results.served.items():
+        for index, measured in enumerate(served.runs, start=1):
+            (out / f"wrk-{key}-{index}.txt").write_text(measured.output, encoding="utf-8")
     summary = asdict(results)
     summary["minilm_share"] = results.minilm_share
     (out / "results.json").write_text(
@@ -186,10 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     plan = QUICK if args.quick else FULL
-    raw: dict[str, Any] = {"wrk_output": {}}
     try:
-        results = benchmark(args, plan, raw)
-    except (ServerFailed, LoadFailed) as exc:
+        results = benchmark(args, plan)
+    except (ServerFailed, LoadFailed, in_process.EncoderFailed, ModelMartError) as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     generated = report.render(results)
@@ -199,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         report.write_results(target, generated)
         print(f"\nwrote {target}")
     if args.out is not None:
-        save_raw(args.out, results, raw)
+        save_raw(args.out, results)
         print(f"raw results in {args.out}")
     if results.failed_requests:
         print(f"{results.failed_requests} requests failed; see the table", file=sys.stderr)

@@ -3,6 +3,7 @@ curl and the SDK. The quick start's `make test` is what CI itself runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,8 +81,8 @@ def test_quick_start_is_two_commands() -> None:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the README's HTTP example uses curl")
 def test_readme_examples_run_in_order(served: tuple[str, Path]) -> None:
     url, workdir = served
-    train, sdk = blocks("python")
-    _, cli, http = blocks("bash")
+    train, sdk = blocks("python")[:2]
+    _, cli, http = blocks("bash")[:3]
     run(train, url, workdir, sys.executable)
     cli_output = run(cli, url, workdir, "bash")
     assert "Pushed iris v1" in cli_output
@@ -93,3 +94,20 @@ def test_readme_examples_run_in_order(served: tuple[str, Path]) -> None:
     sdk_output = run(sdk, url, workdir, sys.executable)
     assert "'label': 0" in sdk_output
     assert httpx.get(f"{url}/v1/deployments/iris").json()["ready_instances"] == 2
+
+
+def block_with(language: str, marker: str) -> str:
+    return next(block for block in blocks(language) if marker in block)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's task example uses curl")
+def test_readme_openai_and_task_examples_run(served: tuple[str, Path]) -> None:
+    url, workdir = served
+    openai_output = run(block_with("python", "from openai import"), url, workdir, sys.executable)
+    assert "'minilm-int8'" in openai_output
+    dimensions, tokens = openai_output.splitlines()[-1].split()
+    assert (dimensions, int(tokens) > 4) == ("384", True)
+    task_output = run(block_with("bash", "/v1/tasks/sentiment"), url, workdir, "bash")
+    answer = json.loads(task_output[task_output.index('{"model"') :])  # after the deploy table
+    labels = [result["label"] for result in answer["results"]]
+    assert labels == ["positive", "negative"]

@@ -6,6 +6,7 @@
     modelmart models push iris iris.onnx --task classification --metric accuracy=0.97
     modelmart deploy iris --instances 2
     modelmart predict iris --data '[[5.1, 3.5, 1.4, 0.2]]'
+    modelmart catalog
 
 Errors print ``error [code]: message`` on stderr and exit with status 1; usage errors exit 2.
 """
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from modelmart.cli import deployments, models, output, serve
+from modelmart.cli import catalog, deployments, models, output, serve
 from modelmart.cli.session import Session
 from modelmart.client.core import DEFAULT_URL
 from modelmart.errors import ModelMartError
@@ -65,3 +66,4 @@ app.command("deployments")(deployments.list_deployments)
 app.command()(deployments.scale)
 app.command()(deployments.undeploy)
 app.command()(deployments.predict)
+app.command()(catalog.catalog)

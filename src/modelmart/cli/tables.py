@@ -7,7 +7,9 @@ from datetime import datetime
 from rich.table import Table
 from rich.text import Text
 
-from modelmart.client import DeploymentView, ModelInfo, VersionInfo
+from modelmart.catalog.views import Latency
+from modelmart.client import CatalogModel, DeploymentView, ModelInfo, VersionInfo
+from modelmart.types import TensorSpec
 
 _STATE_STYLES = {"ready": "green", "loading": "yellow", "failed": "red"}
 
@@ -103,3 +105,62 @@ def deployments_table(views: list[DeploymentView]) -> Table:
 
 def deployment_table(view: DeploymentView) -> Table:
     return deployments_table([view])
+
+
+def _tensors(specs: tuple[TensorSpec, ...]) -> str:
+    return ", ".join(f"{spec.name} {spec.datatype.value} {list(spec.shape)}" for spec in specs)
+
+
+def _catalog_state(model: CatalogModel) -> Text:
+    if not model.available:
+        return Text("unavailable", style="red")
+    return Text("deployed", style="green") if model.deployed else Text("available")
+
+
+def catalog_table(models: list[CatalogModel]) -> Table:
+    table = Table("Name", "Task", "Runtime", "Size", "ms/text", "Quality", "Latest", "State",
+                  title="Catalogue")  # fmt: skip
+    for model in models:
+        size = "-" if model.size_bytes is None else _size(model.size_bytes)
+        latency = "-" if model.latency is None else f"{model.latency.ms_per_item_alone:.3g}"
+        latest = "-" if model.latest_version is None else f"v{model.latest_version}"
+        quality = ", ".join(f"{m.metric}={m.value:g}" for m in model.quality)
+        table.add_row(model.name, model.task.value, model.runtime.value, size, latency, quality,
+                      latest, _catalog_state(model))  # fmt: skip
+    missing = [
+        f"{model.name}: {model.unavailable_reason}" for model in models if not model.available
+    ]
+    table.caption = "\n".join(["Serve one: modelmart deploy NAME", *missing])
+    return table
+
+
+def _latency(timing: Latency) -> str:
+    return (
+        f"{timing.ms_per_item_alone:.3g} ms/text alone, {timing.ms_per_item_batched:.3g} ms/text "
+        f"in batches of {timing.batch_size} ({timing.cpu}, {timing.threads} threads)"
+    )
+
+
+def catalog_card(model: CatalogModel) -> Table:
+    table = Table(show_header=False, title=model.title, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("name", model.name)
+    table.add_row("task", model.task.value)
+    table.add_row("description", model.description)
+    table.add_row("runtime", f"{model.runtime.value} ({model.format.value})")
+    table.add_row("packages", ", ".join(f"{k}=={v}" for k, v in model.packages.items()))
+    table.add_row("licences", "\n".join(f"{k}: {v}" for k, v in model.licences.items()))
+    table.add_row("size", "-" if model.size_bytes is None else _size(model.size_bytes))
+    table.add_row("inputs", _tensors(model.signature.inputs))
+    table.add_row("outputs", _tensors(model.signature.outputs))
+    if model.latency is not None:
+        table.add_row("latency", _latency(model.latency))
+    for measurement in model.quality:
+        table.add_row(measurement.metric, f"{measurement.value:g} on {measurement.dataset}")
+    latest = "-" if model.latest_version is None else f"v{model.latest_version}"
+    table.add_row("latest version", latest)
+    table.add_row("state", _catalog_state(model))
+    if model.unavailable_reason:
+        table.add_row("to install", model.unavailable_reason)
+    return table

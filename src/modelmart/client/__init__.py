@@ -4,6 +4,7 @@ per API operation, both raising the classes of :mod:`modelmart.errors`."""
 from modelmart.client.asyncio import AsyncClient
 from modelmart.client.models import (
     AliasInfo,
+    CatalogModel,
     DeploymentView,
     Health,
     ModelInfo,
@@ -15,6 +16,7 @@ from modelmart.client.sync import Client
 __all__ = [
     "AliasInfo",
     "AsyncClient",
+    "CatalogModel",
     "Client",
     "DeploymentView",
     "Health",

@@ -14,6 +14,7 @@ from modelmart.client import registry, serving
 from modelmart.client.core import Call, Flow, T, drive_async, resolve_base_url, unreachable
 from modelmart.client.models import (
     AliasInfo,
+    CatalogModel,
     DeploymentView,
     Health,
     ModelInfo,
@@ -133,6 +134,16 @@ class AsyncClient:
 
     async def delete_alias(self, model: str, alias: str) -> None:
         await self._run(registry.delete_alias(model, alias))
+
+    # Catalogue
+
+    async def catalog(self) -> list[CatalogModel]:
+        """The built-in catalogue: each model's card (licence, size, measured quality and
+        latency), its latest version and whether it is deployed. Deploy one by name."""
+        return await self._run(registry.catalog())
+
+    async def catalog_entry(self, name: str) -> CatalogModel:
+        return await self._run(registry.catalog_entry(name))
 
     # Serving
 

@@ -1,20 +1,22 @@
 """The typed shapes the SDK hands back, one per kind of API response.
 
 Where the server answers with a class outside ``gateway`` (``ModelInfo``, ``VersionInfo``,
-``DeploymentView``), the SDK parses into that very class. The few answers that only
-``gateway`` describes (which the SDK must not import) are defined here; fields a newer server
-adds are ignored, not rejected.
+``DeploymentView``, ``CatalogModel``), the SDK parses into that very class. The few answers
+that only ``gateway`` describes (which the SDK must not import) are defined here; fields a
+newer server adds are ignored, not rejected.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelmart.catalog.views import CatalogModel
 from modelmart.deploy.views import DeploymentView
 from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo
 
 __all__ = [
     "AliasInfo",
+    "CatalogModel",
     "DeploymentView",
     "Health",
     "ModelInfo",

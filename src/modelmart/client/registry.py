@@ -1,4 +1,5 @@
-"""Flows for the model registry: models, versions, aliases and artifact uploads."""
+"""Flows for the model registry: models, versions, aliases, artifact uploads and the
+built-in catalogue."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from modelmart.client.core import (
     raise_for_error,
     segment,
 )
-from modelmart.client.models import AliasInfo, ModelInfo, VersionInfo
+from modelmart.client.models import AliasInfo, CatalogModel, ModelInfo, VersionInfo
 from modelmart.client.uploads import Progress, opened_artifact, version_metadata
 from modelmart.errors import AlreadyExists, ModelNotFound, ValidationFailed
 from modelmart.types import ArtifactFormat, Signature, Task
 
 MODELS = "/v1/registry/models"
+CATALOG = "/v1/catalog"
 
 
 def _model_path(name: str) -> str:
@@ -126,3 +128,15 @@ def set_alias(model: str, alias: str, version: int) -> Flow[AliasInfo]:
 def delete_alias(model: str, alias: str) -> Flow[None]:
     response = yield Call("DELETE", f"{_model_path(model)}/aliases/{segment(alias)}")
     expect_no_content(response)
+
+
+def catalog() -> Flow[list[CatalogModel]]:
+    """The built-in catalogue: every model's card, latest version and whether it is deployed."""
+    response = yield Call("GET", CATALOG)
+    return parse_list(response, "models", CatalogModel)
+
+
+def catalog_entry(name: str) -> Flow[CatalogModel]:
+    """One catalogue model; :class:`NotFound` naming the catalogue's models when unknown."""
+    response = yield Call("GET", f"{CATALOG}/{segment(name)}")
+    return parse(response, CatalogModel)

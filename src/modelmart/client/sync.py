@@ -13,6 +13,7 @@ from modelmart.client import registry, serving
 from modelmart.client.core import Call, Flow, T, drive, resolve_base_url, unreachable
 from modelmart.client.models import (
     AliasInfo,
+    CatalogModel,
     DeploymentView,
     Health,
     ModelInfo,
@@ -135,6 +136,16 @@ class Client:
 
     def delete_alias(self, model: str, alias: str) -> None:
         self._run(registry.delete_alias(model, alias))
+
+    # Catalogue
+
+    def catalog(self) -> list[CatalogModel]:
+        """The built-in catalogue: each model's card (licence, size, measured quality and
+        latency), its latest version and whether it is deployed. Deploy one by name."""
+        return self._run(registry.catalog())
+
+    def catalog_entry(self, name: str) -> CatalogModel:
+        return self._run(registry.catalog_entry(name))
 
     # Serving
 

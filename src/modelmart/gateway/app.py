@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from modelmart import __version__
+from modelmart.catalog.install import install_catalogue
 from modelmart.config import Settings
 from modelmart.deploy.manager import DeploymentManager, ServingDefaults
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.limits import BodySizeLimit
 from modelmart.gateway.observability import Metrics, RequestObserver
 from modelmart.gateway.responses import FastJSONResponse
-from modelmart.gateway.routes import deployments, health, inference, registry, v2
+from modelmart.gateway.routes import (
+    catalog,
+    deployments,
+    health,
+    inference,
+    openai,
+    registry,
+    tasks,
+    v2,
+)
 from modelmart.gateway.services import Services
 from modelmart.registry.service import Registry
 from modelmart.serving.local import LocalPlacement
@@ -49,6 +60,8 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
             router,
             ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),
         )
+        # Registers what is missing of the catalogue (manifests only, no weights loaded).
+        app.state.catalogue = await asyncio.to_thread(install_catalogue, registry_service)
         app.state.services = Services(settings, registry_service, manager, router, metrics)
         await manager.restore()
         try:
@@ -65,7 +78,9 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
         default_response_class=FastJSONResponse,
     )
     install_error_handlers(app)
-    for module in (health, registry, deployments, inference, v2):
+    # openai's routes answer failures in OpenAI's error shape (their route class); the rest in
+    # ModelMart's, through install_error_handlers.
+    for module in (health, registry, deployments, inference, openai, tasks, catalog, v2):
         app.include_router(module.router)
     app.add_middleware(
         BodySizeLimit,

@@ -79,6 +79,7 @@ def test_the_examples_in_the_module_docstring_run(cli, server: FakeServer, tmp_p
     server.on("POST", "/v1/deployments", 201, deployment_view(instances=2))
     server.on("POST", "/v1/models/iris:predict", json={"model": "iris", "version": 1,
                                                        "predictions": [0]})  # fmt: skip
+    server.on("GET", "/v1/catalog", json={"models": []})
     (tmp_path / "iris.onnx").write_bytes(b"onnx")
     monkeypatch.chdir(tmp_path)
     examples = [line.strip() for line in main.__doc__.splitlines()]
@@ -89,4 +90,4 @@ def test_the_examples_in_the_module_docstring_run(cli, server: FakeServer, tmp_p
             continue  # covered by test_cli_serve, with uvicorn faked
         result = cli(*args)
         assert result.exit_code == 0, (args, result.output)
-    assert len(commands) == 4
+    assert len(commands) == 5

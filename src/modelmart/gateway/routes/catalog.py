@@ -1,0 +1,61 @@
+"""The built-in catalogue: ``/v1/catalog`` — model cards with their state on this server.
+
+Deploy an entry like any model: ``POST /v1/deployments {"model": "<name>"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from modelmart.catalog.cards import Catalogue
+from modelmart.catalog.views import CatalogModel, ModelCard
+from modelmart.gateway.services import Services, get_services
+
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_catalogue(request: Request) -> Catalogue:
+    """The catalogue the lifespan installed."""
+    catalogue: Catalogue = request.app.state.catalogue
+    return catalogue
+
+
+CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
+
+
+async def _with_state(services: Services, cards: list[ModelCard]) -> list[CatalogModel]:
+    models = await asyncio.to_thread(services.registry.list_models)
+    latest = {model.name: model.latest_version for model in models}
+    # The manager is used from the event loop only, so it is read here, not in a thread.
+    deployed = {view.model for view in services.deployments.list()}
+    return [
+        CatalogModel(
+            **card.model_dump(),
+            latest_version=latest.get(card.name),
+            deployed=card.name in deployed,
+        )
+        for card in cards
+    ]
+
+
+@router.get("")
+async def list_catalogue(
+    services: ServicesDep, catalogue: CatalogueDep
+) -> dict[str, list[CatalogModel]]:
+    """Every catalogue model: its card, latest version, and whether it is deployed here."""
+    cards = await asyncio.to_thread(catalogue.cards)  # reads package metadata from disk
+    return {"models": await _with_state(services, cards)}
+
+
+@router.get("/{name}")
+async def get_catalogue_entry(
+    name: str, services: ServicesDep, catalogue: CatalogueDep
+) -> CatalogModel:
+    """One catalogue model; 404 naming the catalogue's models when there is no such entry."""
+    card = await asyncio.to_thread(catalogue.card, name)
+    (model,) = await _with_state(services, [card])
+    return model

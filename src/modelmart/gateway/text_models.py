@@ -1,0 +1,133 @@
+"""Text in, named outputs out: reading texts from a request, finding a deployment that can
+take them, and metering them. Shared by the OpenAI-compatible routes and the task routes.
+
+A deployment can do a text task when its signature has exactly one input, a 1-D ``BYTES``
+tensor, and returns the outputs the task reads (``embedding`` for embeddings, ``label``,
+``compound`` and ``scores`` for sentiment, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelmart.errors import DeploymentNotFound, InvalidRequest
+from modelmart.serving.placement import Endpoint
+from modelmart.serving.router import Router
+from modelmart.serving.validation import conform_batch
+from modelmart.types import Array, Batch, Datatype, Signature, TensorSpec
+
+MAX_ITEMS = 2048
+"""Texts per request, as OpenAI allows; more should be split into several requests."""
+
+_SEND = "send a string or a list of strings"
+
+
+def read_texts(value: str | list[Any], param: str = "input") -> list[str]:
+    """The texts of a ``str | list[str]`` field, one per item; none may be blank.
+
+    Errors carry ``details["param"]``, the field they are about.
+    """
+    items = [value] if isinstance(value, str) else value
+    where = {"param": param}
+    if not items:
+        raise InvalidRequest(f"{param!r} is an empty list; {_SEND}", details=where)
+    if len(items) > MAX_ITEMS:
+        raise InvalidRequest(
+            f"{param!r} has {len(items)} items; at most {MAX_ITEMS} fit in one request, "
+            "split the rest into further requests",
+            details=where,
+        )
+    if any(_is_tokens(item) for item in items):
+        raise InvalidRequest(
+            f"{param!r} holds token arrays; this server takes text only: {_SEND}", details=where
+        )
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise InvalidRequest(
+                f"{param!r} item {index} is {type(item).__name__}; {_SEND}", details=where
+            )
+        if not item.strip():
+            what = param if isinstance(value, str) else f"{param} item {index}"
+            raise InvalidRequest(f"{what!r} is blank; every text needs some content", details=where)
+    return items
+
+
+def _is_tokens(item: Any) -> bool:
+    if isinstance(item, list):
+        return all(isinstance(token, int) for token in item)
+    return isinstance(item, int) and not isinstance(item, bool)
+
+
+def text_input(signature: Signature) -> TensorSpec | None:
+    """The model's input when it takes one text per instance, else ``None``."""
+    if len(signature.inputs) != 1:
+        return None
+    spec = signature.inputs[0]
+    return spec if spec.datatype is Datatype.BYTES and len(spec.shape) == 1 else None
+
+
+def text_usage(texts: list[str], outputs: Batch) -> dict[str, int]:
+    """Items and characters sent, and tokens when the model reports them (output ``tokens``)."""
+    usage = {"items": len(texts), "characters": sum(len(text) for text in texts)}
+    if "tokens" in outputs:
+        usage["tokens"] = int(np.sum(outputs["tokens"]))
+    return usage
+
+
+def as_text(value: Any) -> str:
+    """One element of a ``BYTES`` output as ``str`` (workers may hand back ``bytes``)."""
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _describe(specs: tuple[TensorSpec, ...]) -> str:
+    return ", ".join(f"{spec.name} ({spec.datatype} {list(spec.shape)})" for spec in specs)
+
+
+@dataclass(frozen=True)
+class TextModelKind:
+    """The deployments that can do one text task: one text input, at least ``outputs``.
+
+    ``task`` names the task in messages; ``examples`` are catalogue models of this kind,
+    suggested when a request names a model that does not fit.
+    """
+
+    task: str
+    outputs: tuple[str, ...]
+    examples: tuple[str, ...]
+
+    def fits(self, signature: Signature) -> bool:
+        returned = {spec.name for spec in signature.outputs}
+        return text_input(signature) is not None and returned.issuperset(self.outputs)
+
+    def endpoint(self, router: Router, name: str) -> Endpoint:
+        """The deployment ``name``: 404 when nothing serves it, 400 when it cannot do this."""
+        endpoint = router.find(name)
+        if endpoint is None:
+            raise DeploymentNotFound(
+                f"model {name!r} is not deployed; deploy it with POST /v1/deployments "
+                f'{{"model": "{name}"}} (GET /v1/registry/models lists what can be deployed)',
+                details={"param": "model", "deployment": name, "serving": router.names()},
+            )
+        if not self.fits(endpoint.signature):
+            raise self._cannot_do(name, endpoint.signature, router)
+        return endpoint
+
+    def batch(self, signature: Signature, texts: list[str]) -> Batch:
+        """The model's one input holding ``texts``; call only when :meth:`fits`."""
+        spec = text_input(signature)
+        assert spec is not None, "batch() needs a signature that fits"
+        column: Array = np.array(texts, dtype=object)
+        return conform_batch(signature, {spec.name: column})
+
+    def _cannot_do(self, name: str, signature: Signature, router: Router) -> InvalidRequest:
+        fitting = [n for n, e in router.endpoints().items() if self.fits(e.signature)]
+        return InvalidRequest(
+            f"model {name!r} cannot do {self.task}: it takes {_describe(signature.inputs)} "
+            f"and returns {_describe(signature.outputs)}. For {self.task}, deploy a model with "
+            f"one text input (BYTES [-1]) returning {list(self.outputs)}, such as "
+            f"{' or '.join(self.examples)}; deployed models that fit: {sorted(fitting) or 'none'}",
+            details={"param": "model", "fitting": sorted(fitting)},
+        )
