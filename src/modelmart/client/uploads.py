@@ -12,11 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from modelmart.client.core import validated
 from modelmart.errors import InvalidRequest
-from modelmart.types import ArtifactFormat, Signature
+from modelmart.registry.views import VersionMetadata
 
 Progress = Callable[[int, int], None]
 """Called with (bytes sent so far, total bytes) as an upload reads its file."""
@@ -42,16 +40,6 @@ class ProgressReader(io.BufferedReader):
         return chunk
 
 
-class _Metadata(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format: ArtifactFormat | None = None
-    signature: Signature | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    lineage: dict[str, Any] = Field(default_factory=dict)
-
-
 def version_metadata(**fields: Any) -> str:
     """The ``metadata`` form field as JSON, checked before anything is uploaded.
 
@@ -59,7 +47,9 @@ def version_metadata(**fields: Any) -> str:
     signature from the artifact where it can.
     """
     given = {name: value for name, value in fields.items() if value is not None}
-    return validated(_Metadata, "version metadata", **given).model_dump_json(exclude_unset=True)
+    return validated(VersionMetadata, "version metadata", **given).model_dump_json(
+        exclude_unset=True
+    )
 
 
 @contextmanager

@@ -55,7 +55,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(error, headers=dict(exc.headers or {}))
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
+def log_unexpected(request: Request, exc: Exception) -> ModelMartError:
+    """Log a bug with its request id; the error to answer with (500, no internals)."""
     request_id = getattr(request.state, "request_id", None)
     logger.exception(
         "unhandled error on %s %s",
@@ -63,13 +64,15 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
         request.url.path,
         extra={"fields": {"request_id": request_id}},
     )
-    return error_response(
-        ModelMartError(
-            f"the server failed on this request ({type(exc).__name__}); it has been logged, "
-            "please report it with the request id",
-            details={"request_id": request_id},
-        )
+    return ModelMartError(
+        f"the server failed on this request ({type(exc).__name__}); it has been logged, "
+        f"please report it with the request id {request_id}",
+        details={"request_id": request_id},
     )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    return error_response(log_unexpected(request, exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:

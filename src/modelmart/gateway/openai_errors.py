@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelmart.errors import DeploymentNotFound, InvalidRequest, ModelMartError
+from modelmart.gateway.errors import log_unexpected
 from modelmart.gateway.responses import FastJSONResponse
 
 logger = logging.getLogger("modelmart.gateway")
@@ -90,17 +91,4 @@ class OpenAIRoute(APIRoute):
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
-    request_id = getattr(request.state, "request_id", None)
-    logger.exception(
-        "unhandled error on %s %s",
-        request.method,
-        request.url.path,
-        extra={"fields": {"request_id": request_id}},
-    )
-    return openai_error_response(
-        ModelMartError(
-            f"the server failed on this request ({type(exc).__name__}); it has been logged, "
-            f"please report it with the request id {request_id}",
-            details={"request_id": request_id},
-        )
-    )
+    return openai_error_response(log_unexpected(request, exc))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelmart.types import ArtifactFormat, RuntimeName, Signature, Task
 
@@ -52,3 +52,15 @@ class AliasInfo(BaseModel):
     model: str
     alias: str
     version: int
+
+
+class VersionMetadata(BaseModel):
+    """What accompanies an artifact upload (the ``metadata`` form field, as JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: ArtifactFormat | None = None
+    signature: Signature | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    lineage: dict[str, Any] = Field(default_factory=dict)

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,8 +14,8 @@ from starlette.responses import Response
 
 from modelmart.errors import ValidationFailed
 from modelmart.gateway.services import Services, get_services
-from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo
-from modelmart.types import ArtifactFormat, Signature, Task
+from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
+from modelmart.types import Task
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -28,18 +28,6 @@ class CreateModel(BaseModel):
     task: Task = Task.CUSTOM
     description: str = Field(default="", max_length=10_000)
     owner: str = Field(default="", max_length=256)
-
-
-class VersionMetadata(BaseModel):
-    """The ``metadata`` form field sent with an artifact upload, as JSON."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: ArtifactFormat | None = None
-    signature: Signature | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    lineage: dict[str, Any] = Field(default_factory=dict)
 
 
 class AliasTarget(BaseModel):
