@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from modelmart.errors import InvalidArtifact, ModelMartError
+from modelmart.errors import InvalidArtifact, ModelMartError, NotReady
 from modelmart.types import ArtifactFormat, Batch, RuntimeName, Signature, Task
 
 
@@ -35,10 +35,23 @@ class LoadRequest:
     parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
+_Loaded = TypeVar("_Loaded")
+
+
 class Runtime(ABC):
-    """A loaded model. One instance serves one model version in one worker."""
+    """A loaded model. One instance serves one model version in one worker.
+
+    Subclasses set ``_signature`` in ``load``, guard ``predict`` with :meth:`_require`, and
+    drop their own loaded objects in ``unload`` before calling ``super().unload()``.
+    """
 
     name: RuntimeName
+    _signature: Signature | None = None
+
+    @property
+    def label(self) -> str:
+        """How messages name this runtime ("scikit-learn"); ``name``'s value unless overridden."""
+        return self.name.value
 
     @abstractmethod
     def load(self, request: LoadRequest) -> None:
@@ -46,16 +59,23 @@ class Runtime(ABC):
         :class:`~modelmart.errors.SchemaMismatch` with a message that says how to fix it."""
 
     @property
-    @abstractmethod
     def signature(self) -> Signature:
         """What the loaded model accepts and returns (valid after ``load``)."""
+        return self._require(self._signature)
 
     @abstractmethod
     def predict(self, batch: Batch) -> Batch:
         """Run one batch: every input and output array has the batch size as first dimension."""
 
-    def unload(self) -> None:  # noqa: B027 - most runtimes free memory by dropping references
-        """Release what ``load`` took."""
+    def unload(self) -> None:
+        """Release what ``load`` took. Most runtimes free memory by dropping references."""
+        self._signature = None
+
+    def _require(self, loaded: _Loaded | None) -> _Loaded:
+        """``loaded``, or :class:`~modelmart.errors.NotReady` when ``load`` has not set it."""
+        if loaded is None:
+            raise NotReady(f"the {self.label} runtime has no model loaded; call load() first")
+        return loaded
 
     @property
     def metadata(self) -> dict[str, Any]:

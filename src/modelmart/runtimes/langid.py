@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from langid.langid import LanguageIdentifier, model
 
-from modelmart.errors import InvalidRequest, NotReady, UnsupportedFormat
+from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import texts
 from modelmart.runtimes.signatures import reconcile
@@ -44,10 +44,7 @@ class LangidRuntime(Runtime):
     the candidate languages changes the identifier in place."""
 
     name = RuntimeName.LANGID
-
-    def __init__(self) -> None:
-        self._identifier: Any = None
-        self._signature: Signature | None = None
+    _identifier: Any = None
 
     def load(self, request: LoadRequest) -> None:
         if request.format is not ArtifactFormat.PACKAGE:
@@ -65,16 +62,9 @@ class LangidRuntime(Runtime):
         self._identifier = identifier
         self._signature = signature
 
-    @property
-    def signature(self) -> Signature:
-        if self._signature is None:
-            raise NotReady("the langid runtime has no model loaded; call load() first")
-        return self._signature
-
     def predict(self, batch: Batch) -> Batch:
-        if self._identifier is None:
-            raise NotReady("the langid runtime has no model loaded; call load() first")
-        ranked = [self._identifier.classify(text) for text in texts(batch["text"])]
+        identifier = self._require(self._identifier)
+        ranked = [identifier.classify(text) for text in texts(batch["text"])]
         return {
             "language": np.array([str(language) for language, _ in ranked], dtype=object),
             "probability": np.array([float(p) for _, p in ranked], dtype=np.float32),
@@ -82,7 +72,7 @@ class LangidRuntime(Runtime):
 
     def unload(self) -> None:
         self._identifier = None
-        self._signature = None
+        super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:

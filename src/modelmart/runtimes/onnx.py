@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from modelmart.errors import NotReady, UnsupportedFormat
+from modelmart.errors import UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
@@ -48,12 +48,10 @@ class OnnxRuntime(Runtime):
     """Serves one ``.onnx`` file. Parameters: ``threads`` (intra-op threads, default: all)."""
 
     name = RuntimeName.ONNX
-
-    def __init__(self) -> None:
-        self._session: ort.InferenceSession | None = None
-        self._inputs: tuple[TensorSpec, ...] = ()
-        self._zipmap_outputs: frozenset[str] = frozenset()
-        self._signature: Signature | None = None
+    label = "ONNX"
+    _session: ort.InferenceSession | None = None
+    _inputs: tuple[TensorSpec, ...] = ()
+    _zipmap_outputs: frozenset[str] = frozenset()
 
     def load(self, request: LoadRequest) -> None:
         if request.format is not ArtifactFormat.ONNX:
@@ -75,19 +73,12 @@ class OnnxRuntime(Runtime):
         self._inputs = inputs
         self._session = session
 
-    @property
-    def signature(self) -> Signature:
-        if self._signature is None:
-            raise NotReady("the ONNX runtime has no model loaded; call load() first")
-        return self._signature
-
     def predict(self, batch: Batch) -> Batch:
-        if self._session is None:
-            raise NotReady("the ONNX runtime has no model loaded; call load() first")
+        session = self._require(self._session)
         # Inputs are cast to what the graph takes: a declared FP64 input may feed an FP32 graph.
         feed = {spec.name: _as_datatype(batch[spec.name], spec.datatype) for spec in self._inputs}
-        names = [arg.name for arg in self._session.get_outputs()]
-        values = self._session.run(names, feed)
+        names = [arg.name for arg in session.get_outputs()]
+        values = session.run(names, feed)
         return {
             name: _zipmap_matrix(value) if name in self._zipmap_outputs else np.asarray(value)
             for name, value in zip(names, values, strict=True)
@@ -95,7 +86,7 @@ class OnnxRuntime(Runtime):
 
     def unload(self) -> None:
         self._session = None
-        self._signature = None
+        super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import onnxruntime as ort
 import tokenizers
 from tokenizers import Tokenizer
 
-from modelmart.errors import InvalidArtifact, InvalidRequest, NotReady, UnsupportedFormat
+from modelmart.errors import InvalidArtifact, InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.onnx import session_options
 from modelmart.runtimes.parameters import bool_parameter, texts
@@ -59,10 +59,8 @@ class OnnxTextRuntime(Runtime):
     """Serves one ONNX text encoder directory on onnxruntime's CPU execution provider."""
 
     name = RuntimeName.ONNX_TEXT
-
-    def __init__(self) -> None:
-        self._encoder: _Encoder | None = None
-        self._signature: Signature | None = None
+    label = "ONNX text"
+    _encoder: _Encoder | None = None
 
     def load(self, request: LoadRequest) -> None:
         if request.format is not ArtifactFormat.ONNX_TEXT:
@@ -86,20 +84,12 @@ class OnnxTextRuntime(Runtime):
         self._signature = reconcile(request.signature, derived)
         self._encoder = encoder
 
-    @property
-    def signature(self) -> Signature:
-        if self._signature is None:
-            raise NotReady("the ONNX text runtime has no model loaded; call load() first")
-        return self._signature
-
     def predict(self, batch: Batch) -> Batch:
-        if self._encoder is None:
-            raise NotReady("the ONNX text runtime has no model loaded; call load() first")
-        return self._encoder(texts(batch["text"]))
+        return self._require(self._encoder)(texts(batch["text"]))
 
     def unload(self) -> None:
         self._encoder = None
-        self._signature = None
+        super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:

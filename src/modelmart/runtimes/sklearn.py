@@ -21,7 +21,7 @@ import sklearn
 import skops.io as sio
 from sklearn.base import is_classifier, is_regressor
 
-from modelmart.errors import NotReady, UnsafeFormat, UnsupportedFormat
+from modelmart.errors import UnsafeFormat, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.signatures import reconcile
 from modelmart.types import (
@@ -68,10 +68,8 @@ class SklearnRuntime(Runtime):
     """Serves one skops-saved classifier, regressor or pipeline ending in one."""
 
     name = RuntimeName.SKLEARN
-
-    def __init__(self) -> None:
-        self._model: Any = None
-        self._signature: Signature | None = None
+    label = "scikit-learn"
+    _model: Any = None
 
     def load(self, request: LoadRequest) -> None:
         if request.format is not ArtifactFormat.SKOPS:
@@ -84,20 +82,12 @@ class SklearnRuntime(Runtime):
         self._signature = reconcile(request.signature, derived)
         self._model = model
 
-    @property
-    def signature(self) -> Signature:
-        if self._signature is None:
-            raise NotReady("the scikit-learn runtime has no model loaded; call load() first")
-        return self._signature
-
     def predict(self, batch: Batch) -> Batch:
-        if self._model is None:
-            raise NotReady("the scikit-learn runtime has no model loaded; call load() first")
-        return _run(self._model, batch["input"])
+        return _run(self._require(self._model), batch["input"])
 
     def unload(self) -> None:
         self._model = None
-        self._signature = None
+        super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:

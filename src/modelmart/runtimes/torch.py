@@ -33,7 +33,6 @@ from torch.export.pt2_archive.constants import (
 from modelmart.errors import (
     BadModelOutput,
     ModelMartError,
-    NotReady,
     SchemaMismatch,
     UnsafeFormat,
     UnsupportedFormat,
@@ -78,11 +77,8 @@ class TorchRuntime(Runtime):
     """Serves one TorchScript or torch.export model on the CPU."""
 
     name = RuntimeName.TORCH
-
-    def __init__(self) -> None:
-        self._forward: Forward | None = None
-        self._arguments: tuple[TensorSpec, ...] = ()
-        self._signature: Signature | None = None
+    _forward: Forward | None = None
+    _arguments: tuple[TensorSpec, ...] = ()
 
     def load(self, request: LoadRequest) -> None:
         apply_thread_count(request.parameters)
@@ -97,24 +93,17 @@ class TorchRuntime(Runtime):
             )
         self._forward, self._arguments, self._signature = forward, arguments, signature
 
-    @property
-    def signature(self) -> Signature:
-        if self._signature is None:
-            raise NotReady("the torch runtime has no model loaded; call load() first")
-        return self._signature
-
     def predict(self, batch: Batch) -> Batch:
-        if self._forward is None:
-            raise NotReady("the torch runtime has no model loaded; call load() first")
+        forward = self._require(self._forward)
         arrays = [batch[spec.name] for spec in self._arguments]
-        result = _call(self._forward, arrays, self._arguments)
+        result = _call(forward, arrays, self._arguments)
         names = [spec.name for spec in self.signature.outputs]
         named = _named(result, names, BadModelOutput)
         return {name: tensor.numpy() for name, tensor in named.items()}
 
     def unload(self) -> None:
         self._forward = None
-        self._signature = None
+        super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -37,7 +37,6 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from modelmart.errors import (
     InvalidArtifact,
-    NotReady,
     UnsafeFormat,
     UnsupportedFormat,
 )
@@ -72,10 +71,7 @@ class TransformersRuntime(Runtime):
     """Serves one sentence-transformers or Hugging Face text model on the CPU."""
 
     name = RuntimeName.TRANSFORMERS
-
-    def __init__(self) -> None:
-        self._head: _Head | None = None
-        self._signature: Signature | None = None
+    _head: _Head | None = None
 
     def load(self, request: LoadRequest) -> None:
         opener = _OPENERS.get((request.format, request.task))
@@ -96,20 +92,12 @@ class TransformersRuntime(Runtime):
         self._signature = reconcile(request.signature, head.signature)
         self._head = head
 
-    @property
-    def signature(self) -> Signature:
-        if self._signature is None:
-            raise NotReady("the transformers runtime has no model loaded; call load() first")
-        return self._signature
-
     def predict(self, batch: Batch) -> Batch:
-        if self._head is None:
-            raise NotReady("the transformers runtime has no model loaded; call load() first")
-        return self._head(texts(batch["text"]))
+        return self._require(self._head)(texts(batch["text"]))
 
     def unload(self) -> None:
         self._head = None
-        self._signature = None
+        super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:

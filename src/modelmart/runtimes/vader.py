@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from modelmart.errors import NotReady, UnsupportedFormat
+from modelmart.errors import UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import texts
 from modelmart.runtimes.signatures import reconcile
@@ -46,10 +46,8 @@ class VaderRuntime(Runtime):
     """Scores sentiment with VADER's lexicon; one analyzer per instance."""
 
     name = RuntimeName.VADER
-
-    def __init__(self) -> None:
-        self._analyzer: Any = None
-        self._signature: Signature | None = None
+    label = "VADER"
+    _analyzer: Any = None
 
     def load(self, request: LoadRequest) -> None:
         if request.format is not ArtifactFormat.PACKAGE:
@@ -60,16 +58,9 @@ class VaderRuntime(Runtime):
         self._signature = reconcile(request.signature, SIGNATURE)
         self._analyzer = SentimentIntensityAnalyzer()
 
-    @property
-    def signature(self) -> Signature:
-        if self._signature is None:
-            raise NotReady("the VADER runtime has no model loaded; call load() first")
-        return self._signature
-
     def predict(self, batch: Batch) -> Batch:
-        if self._analyzer is None:
-            raise NotReady("the VADER runtime has no model loaded; call load() first")
-        polarities = [self._analyzer.polarity_scores(text) for text in texts(batch["text"])]
+        analyzer = self._require(self._analyzer)
+        polarities = [analyzer.polarity_scores(text) for text in texts(batch["text"])]
         compound = [float(p["compound"]) for p in polarities]
         scores = [[float(p[column]) for column in SCORE_COLUMNS] for p in polarities]
         return {
@@ -80,7 +71,7 @@ class VaderRuntime(Runtime):
 
     def unload(self) -> None:
         self._analyzer = None
-        self._signature = None
+        super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:
