@@ -22,6 +22,8 @@ class Services:
     metrics: Metrics
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool, a thread hop
+    # per request on the hot path for what is one attribute read.
     services: Services = request.app.state.services
     return services
