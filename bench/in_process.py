@@ -27,6 +27,7 @@ _MAX_CALLS = 200_000  # every loop also stops at its time budget, whichever come
 _WARMUP_CALLS = 200
 _LOAD_TIMEOUT_S = 300.0  # loading MiniLM, and each wait between two runs
 _GRACE_S = 120.0
+_GO_TIMEOUT_S = 3600.0  # an encoder waits this long at most while the machine is not quiet
 
 
 class EncoderFailed(RuntimeError):
@@ -128,7 +129,8 @@ def _encoder_main(
     results: Any,
 ) -> None:
     """One encoding process. Before every timed run it reports ``ready`` and waits for ``go``,
-    so all encoders run at the same time; after it, it reports (batch size, sentences, s)."""
+    so all encoders run at the same time; after it, it reports ``done`` with the batch size, the
+    sentences encoded and the seconds it took."""
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
@@ -148,12 +150,12 @@ def _encoder_main(
         )
 
     for size in batch_sizes:
-        batches = [texts[i : i + size] for i in range(0, len(texts) - size + 1, size)]
+        batches = [texts[i : i + size] for i in range(0, len(texts) - size + 1, size)] or [texts]
         encode(batches[0])  # warm-up: the first call at a new shape allocates
         for _ in range(repetitions):
             results.put(("ready",))
-            commands.get(timeout=_LOAD_TIMEOUT_S + _GRACE_S)
-            results.put((size, *_timed_encode(encode, batches, budget_s)))
+            commands.get(timeout=_GO_TIMEOUT_S)
+            results.put(("done", size, *_timed_encode(encode, batches, budget_s)))
 
 
 def minilm_ceiling(
@@ -195,18 +197,29 @@ def minilm_ceiling(
     return MinilmCeiling(shape, rates, cpu)
 
 
-def _receive(results: Any, processes: list[Any], count: int) -> list[tuple[Any, ...]]:
-    """``count`` messages from the encoders; fails if they die or go silent."""
-    received: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + _LOAD_TIMEOUT_S + _GRACE_S
-    while len(received) < count:
-        if time.monotonic() > deadline or not all(p.is_alive() for p in processes):
-            raise EncoderFailed(
-                "an in-process MiniLM encoder died or stalled; its error is printed above"
-            )
-        with contextlib.suppress(queue.Empty):
-            received.append(results.get(timeout=1))
-    return received
+class _Mailbox:
+    """Messages from the encoders, taken by kind: a fast encoder may report ``ready`` for its
+    next run before a slow one has reported its result."""
+
+    def __init__(self, results: Any, processes: list[Any]) -> None:
+        self._results = results
+        self._processes = processes
+        self._waiting: list[tuple[Any, ...]] = []
+
+    def take(self, kind: str, count: int) -> list[tuple[Any, ...]]:
+        """``count`` messages of ``kind``; fails if an encoder dies or all go silent."""
+        deadline = time.monotonic() + _LOAD_TIMEOUT_S + _GRACE_S
+        while sum(message[0] == kind for message in self._waiting) < count:
+            if time.monotonic() > deadline or not all(p.is_alive() for p in self._processes):
+                raise EncoderFailed(
+                    "an in-process MiniLM encoder died or stalled; its error is printed above"
+                )
+            with contextlib.suppress(queue.Empty):
+                self._waiting.append(self._results.get(timeout=1))
+        taken = [message for message in self._waiting if message[0] == kind][:count]
+        for message in taken:
+            self._waiting.remove(message)
+        return taken
 
 
 def _drive(
@@ -214,18 +227,19 @@ def _drive(
 ) -> tuple[dict[int, list[float]], CpuUse]:
     """Start the encoders run by run, once they are ready and the machine is quiet."""
     pids = [process.pid for process in processes]
+    mailbox = _Mailbox(results, processes)
     per_size: dict[int, list[float]] = defaultdict(list)
     uses: list[CpuUse] = []
     for _ in range(runs):
-        _receive(results, processes, len(processes))  # every encoder is ready
+        mailbox.take("ready", len(processes))
         meter.settle()
         before = meter.sample(pids)
         for _ in processes:
             commands.put("go")
-        reports = _receive(results, processes, len(processes))
+        reports = mailbox.take("done", len(processes))
         uses.append(cpu_use(before, meter.sample(pids)))
-        elapsed = max(report[2] for report in reports)
-        per_size[reports[0][0]].append(sum(report[1] for report in reports) / elapsed)
+        elapsed = max(report[3] for report in reports)
+        per_size[reports[0][1]].append(sum(report[2] for report in reports) / elapsed)
     return per_size, average_use(uses)
 
 

@@ -75,13 +75,6 @@ def _own_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def busy_cores(window_s: float) -> float:
-    """How many cores the whole machine keeps busy over the next ``window_s`` seconds."""
-    before = _busy_seconds()
-    time.sleep(window_s)
-    return (_busy_seconds() - before) / window_s
-
-
 @dataclass(frozen=True)
 class CpuSample:
     at: float
@@ -120,14 +113,21 @@ class NoiseMeter:
     waited_s: float = 0.0
 
     def settle(self) -> None:
+        """Wait, within what is left of the budget, until other programs keep fewer than
+        ``quiet_below`` cores busy (the benchmark's own processes do not count)."""
         started = time.monotonic()
         left = self.wait_budget_s - self.waited_s
-        busy = busy_cores(0.5)
-        if busy >= self.quiet_below and left > 0:
-            print(f"    waiting for other programs to finish ({busy:.1f} cores busy)", flush=True)
-        while busy >= self.quiet_below and time.monotonic() - started < left:
-            busy = busy_cores(1.0)
+        others = self._others_over(0.5)
+        if others >= self.quiet_below and left > 0:
+            print(f"    waiting for other programs ({others:.1f} cores busy)", flush=True)
+        while others >= self.quiet_below and time.monotonic() - started < left:
+            others = self._others_over(1.0)
         self.waited_s += time.monotonic() - started
+
+    def _others_over(self, window_s: float) -> float:
+        before = self.sample()
+        time.sleep(window_s)
+        return cpu_use(before, self.sample()).others
 
     def sample(self, pids: Iterable[int] = ()) -> CpuSample:
         """A reading of the machine and of the benchmark's processes: this one, its finished

@@ -192,7 +192,7 @@ def render(results: Results) -> str:
             in_process_details(results),
             "## How measured",
             how_measured(results),
-            "Rerun with `make bench` (about 6 minutes) or `.venv/bin/python bench/run.py "
+            "Rerun with `make bench` (about 5 minutes) or `.venv/bin/python bench/run.py "
             "--quick` (about 1 minute); `--out bench/out/` keeps the raw results.",
         ]
     )

@@ -5,14 +5,16 @@ Trains iris, zips MiniLM, measures both in process (the ceiling), then serves th
 writes it to ``bench/RESULTS.md``. The server and every temporary file are removed however the
 run ends.
 
-    .venv/bin/python bench/run.py              # full: 3 x 10 s per load, about 6 minutes
+    .venv/bin/python bench/run.py              # full: 3 x 10 s per load, about 5 minutes
     .venv/bin/python bench/run.py --quick      # 1 x 3 s per load; RESULTS.md is left alone
     .venv/bin/python bench/run.py --out bench/out/   # also keep the raw numbers and wrk output
 
-MiniLM is served as one process instance with 2 torch threads and batches of up to 32: on two
-cores a second instance only splits the same cores between two half-speed copies, and
-in-process ``encode`` gains nothing past batch 16-32 while a bigger batch makes every request
-wait longer (the ``--minilm-*`` options try other settings).
+MiniLM is served as two process instances with one torch thread each and batches of up to 16.
+On two cores, two single-threaded copies encode more than one copy with two threads (the
+threads of one copy wait for each other at every layer), and they degrade gracefully when
+something else takes a core, where two spinning OpenMP threads stall. ``encode`` gains nothing
+past batch 16 per copy, and a bigger batch makes every request in it wait longer. The
+``--minilm-*`` options try other settings.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ QUICK = Plan(Timing(1, 3, 1, retries=0), 0.5, (1, 16, 32), 1.5, quiet_wait_s=30)
 QUIET_BELOW = 0.25  # cores busy on the whole machine
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 x 3 s per load instead of 3 x 10 s")
@@ -70,9 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"Markdown file to update (default: {DEFAULT_RESULTS.name} in full mode, none in "
         "quick mode)",
     )
-    parser.add_argument("--minilm-instances", type=int, default=1)
-    parser.add_argument("--minilm-threads", type=int, default=2)
-    parser.add_argument("--minilm-batch", type=int, default=32, help="max_batch_size")
+    parser.add_argument("--minilm-instances", type=positive_int, default=2)
+    parser.add_argument("--minilm-threads", type=positive_int, default=1, help="torch threads each")
+    parser.add_argument("--minilm-batch", type=positive_int, default=32, help="max_batch_size")
     parser.add_argument("--minilm-delay-ms", type=float, default=5.0, help="max_delay_ms")
     parser.add_argument(
         "--server-env",

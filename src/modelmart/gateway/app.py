@@ -13,6 +13,7 @@ from modelmart.catalog.install import install_catalogue
 from modelmart.config import Settings
 from modelmart.deploy.manager import DeploymentManager, ServingDefaults
 from modelmart.gateway.errors import install_error_handlers
+from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.limits import BodySizeLimit
 from modelmart.gateway.observability import Metrics, RequestObserver
 from modelmart.gateway.responses import FastJSONResponse
@@ -64,6 +65,7 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
         app.state.catalogue = await asyncio.to_thread(install_catalogue, registry_service)
         app.state.services = Services(settings, registry_service, manager, router, metrics)
         await manager.restore()
+        settle_heap()
         try:
             yield
         finally:

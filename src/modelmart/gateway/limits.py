@@ -40,6 +40,10 @@ class BodySizeLimit:
         if declared is not None and declared > limit:
             await error_response(_too_large(limit, what))(scope, receive, send)
             return
+        if declared is not None:
+            # The HTTP server delivers no more than the declared length: nothing to count.
+            await self.app(scope, receive, send)
+            return
         await self.app(scope, *_guarded(limit, what, scope, receive, send))
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from modelmart.deploy.views import DeploymentRequest, DeploymentUpdate, DeploymentView
+from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
@@ -20,7 +21,9 @@ async def deploy(
 ) -> DeploymentView:
     """Serve a model version. With ``wait`` (the default) this returns once every instance
     has loaded, or fails with the load error; otherwise it returns at once in ``loading``."""
-    return await services.deployments.deploy(body, wait=wait)
+    view = await services.deployments.deploy(body, wait=wait)
+    settle_heap()  # a thread-isolated model now lives in this process for good
+    return view
 
 
 @router.get("")
@@ -38,7 +41,9 @@ async def update_deployment(
     name: str, body: DeploymentUpdate, services: ServicesDep
 ) -> DeploymentView:
     """Scale, retune batching or move to another version without dropping requests."""
-    return await services.deployments.update(name, body)
+    view = await services.deployments.update(name, body)
+    settle_heap()
+    return view
 
 
 @router.delete("/{name}", status_code=204)

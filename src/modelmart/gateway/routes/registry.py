@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from modelmart.errors import ValidationFailed
+from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
 from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
 from modelmart.types import Task
@@ -82,7 +83,7 @@ async def push_version(
     meta = _parse_metadata(metadata)
     upload = await asyncio.to_thread(_spool, artifact.file, services.settings.data_dir / "tmp")
     try:
-        return await asyncio.to_thread(
+        info = await asyncio.to_thread(
             services.registry.register_version,
             name,
             upload,
@@ -93,6 +94,8 @@ async def push_version(
             meta.metrics,
             meta.lineage,
         )
+        settle_heap()  # inspecting the upload loaded its framework into this process
+        return info
     finally:
         upload.unlink(missing_ok=True)
 
