@@ -28,6 +28,7 @@ from modelmart.gateway.routes import (
     v2,
 )
 from modelmart.gateway.services import Services
+from modelmart.registry.inspection import IsolatedInspector
 from modelmart.registry.service import Registry
 from modelmart.serving.local import LocalPlacement
 from modelmart.serving.placement import Placement
@@ -53,6 +54,7 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
             LocalArtifactStore(settings.artifacts_dir),
             settings.cache_dir,
             settings.max_unpacked_bytes,
+            IsolatedInspector(settings.instance_start_timeout_s),
         )
         manager = DeploymentManager(
             registry_service,
