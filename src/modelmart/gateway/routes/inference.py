@@ -12,6 +12,7 @@ from modelmart.errors import InvalidRequest
 from modelmart.gateway.codecs import v1
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
+from modelmart.gateway.usage import batch_rows, report_usage
 from modelmart.serving.validation import conform_batch
 
 router = APIRouter(tags=["inference"])
@@ -49,4 +50,5 @@ async def predict(name: str, request: Request, services: ServicesDep) -> Respons
     endpoint = services.router.get(name)
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
     prediction = await endpoint.predict(conform_batch(endpoint.signature, batch))
+    report_usage(request, prediction.model, prediction.version, {"items": batch_rows(batch)})
     return FastJSONResponse(v1.encode_response(prediction))

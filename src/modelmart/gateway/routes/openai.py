@@ -11,7 +11,7 @@ import base64
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -20,6 +20,7 @@ from modelmart.gateway.openai_errors import OpenAIRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import TextModelKind, read_texts
+from modelmart.gateway.usage import report_usage
 from modelmart.registry.views import ModelInfo
 from modelmart.types import Array, Batch, Signature
 
@@ -74,7 +75,9 @@ async def retrieve_model(model_id: str, services: ServicesDep) -> Response:
 
 
 @router.post("/embeddings")
-async def create_embeddings(body: EmbeddingRequest, services: ServicesDep) -> Response:
+async def create_embeddings(
+    body: EmbeddingRequest, request: Request, services: ServicesDep
+) -> Response:
     """Embed texts with a deployment that returns an ``embedding`` output."""
     texts = read_texts(body.input)
     endpoint = EMBEDDINGS.endpoint(services.router, body.model)
@@ -85,6 +88,8 @@ async def create_embeddings(body: EmbeddingRequest, services: ServicesDep) -> Re
     vectors = np.ascontiguousarray(prediction.outputs["embedding"], dtype="<f4")
     _check_dimensions(body.dimensions, vectors.shape[-1])  # for signatures that leave it -1
     tokens = _prompt_tokens(prediction.outputs, texts)
+    units = {"items": len(texts), "tokens": tokens}
+    report_usage(request, prediction.model, prediction.version, units)
     return FastJSONResponse(
         {
             "object": "list",

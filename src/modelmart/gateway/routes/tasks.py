@@ -13,13 +13,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import TextModelKind, as_text, read_texts, text_usage
+from modelmart.gateway.usage import report_usage
 from modelmart.types import Batch
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -88,17 +89,19 @@ TASKS: dict[str, TaskRoute] = {
 
 
 def _handler(task: TaskRoute) -> Callable[..., Coroutine[Any, Any, Response]]:
-    async def run_task(body: TaskRequest, services: ServicesDep) -> Response:
+    async def run_task(body: TaskRequest, request: Request, services: ServicesDep) -> Response:
         texts = read_texts(body.input)
         name = body.model or task.default_model
         endpoint = task.kind.endpoint(services.router, name)
         prediction = await endpoint.predict(task.kind.batch(endpoint.signature, texts))
+        usage = text_usage(texts, prediction.outputs)
+        report_usage(request, prediction.model, prediction.version, usage)
         return FastJSONResponse(
             {
                 "model": prediction.model,
                 "version": prediction.version,
                 "results": task.results(prediction.outputs),
-                "usage": text_usage(texts, prediction.outputs),
+                "usage": usage,
             }
         )
 

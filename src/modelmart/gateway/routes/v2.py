@@ -13,6 +13,7 @@ from modelmart.gateway.codecs import v2 as codec
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.health import readiness
 from modelmart.gateway.services import Services, get_services
+from modelmart.gateway.usage import batch_rows, report_usage
 from modelmart.serving.placement import Endpoint
 from modelmart.serving.validation import conform_batch
 
@@ -89,6 +90,8 @@ async def infer(
     endpoint = _endpoint(services, name, version)
     decoded = codec.decode_request(await request.body(), _header_length(request))
     prediction = await endpoint.predict(conform_batch(endpoint.signature, decoded.inputs))
+    items = {"items": batch_rows(decoded.inputs)}
+    report_usage(request, prediction.model, prediction.version, items)
     body, json_length = codec.encode_response(decoded, name, prediction.version, prediction.outputs)
     if json_length is None:
         return Response(body, media_type="application/json")

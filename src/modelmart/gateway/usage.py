@@ -1,0 +1,54 @@
+"""What a request used, in billable units, as the route that served it reports it.
+
+Every inference route calls :func:`report_usage` once it has a result, with the deployment
+that served it and the units consumed (``requests``, ``tokens``, ``images``,
+``audio_seconds``, ``characters``, ...). The metering layer reads it back with
+:func:`reported_usage` when the response goes out; a request that reports nothing (an error,
+a registry call) is not billed. The units also appear in the response body, so a customer can
+check their bill against what they were told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+_STATE_KEY = "modelmart.usage"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Units one request consumed on one model version."""
+
+    model: str
+    version: int
+    units: Mapping[str, float] = field(default_factory=dict)
+
+
+def report_usage(request: Request, model: str, version: int, units: Mapping[str, float]) -> None:
+    """Record what ``request`` used; ``requests: 1`` is always part of it."""
+    counted = {"requests": 1.0, **{unit: float(amount) for unit, amount in units.items()}}
+    _state(request.scope)[_STATE_KEY] = Usage(model=model, version=version, units=counted)
+
+
+def reported_usage(scope: MutableMapping[str, Any]) -> Usage | None:
+    """The usage a route reported for the request of ``scope``, if any."""
+    usage = _state(scope).get(_STATE_KEY)
+    return usage if isinstance(usage, Usage) else None
+
+
+def _state(scope: MutableMapping[str, Any]) -> dict[str, Any]:
+    # Starlette keeps request.state in scope["state"]; a middleware sees the same dict.
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state
+
+
+def batch_rows(batch: Mapping[str, Any]) -> int:
+    """Rows in a request's batch (the first dimension of its first input), for ``items``."""
+    for array in batch.values():
+        shape = getattr(array, "shape", ())
+        return int(shape[0]) if shape else 1
+    return 0
