@@ -1,0 +1,147 @@
+"""Images in a request: base64 text in a JSON body or files in a multipart form, checked
+before anything is queued.
+
+Both shapes carry the same fields: ``model`` (a deployment name), the images (``input`` in
+JSON: one base64 string or a list; ``image`` file fields in a form, repeated for several) and
+the task's options (``top_k``, ``threshold``). Every image is decoded once here, so an empty,
+corrupt or oversized one is a 4xx naming it, not a failed batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from modelmart.errors import InvalidRequest, UnsupportedFormat, ValidationFailed
+from modelmart.runtimes.vision.images import decode_base64, decode_image
+
+MAX_IMAGES = 16
+"""Images per request; more should be split into several requests."""
+
+FILE_FIELD = "image"
+OPTIONS = ("top_k", "threshold")
+
+
+class ImageTaskBody(BaseModel):
+    """The JSON shape of every image task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        default=None, min_length=1, description="a deployment name; the task's default if omitted"
+    )
+    input: str | list[str] = Field(
+        description="an image or a list of images: base64 of the file, or a data: URL"
+    )
+    top_k: int | None = Field(default=None, ge=1, description="image-classification: classes")
+    threshold: float | None = Field(
+        default=None, gt=0, description="face-verification: largest distance of one person"
+    )
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """What an image task request asked for: the images' bytes, already proven to decode."""
+
+    model: str | None
+    images: list[bytes]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+async def read_image_input(request: Request) -> ImageInput:
+    """The images and options of ``request``, JSON or multipart; every image decoded once."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0]
+    if content_type.strip().lower() == "multipart/form-data":
+        found = await _from_form(request)
+    elif content_type.strip().lower() in ("application/json", ""):
+        found = _from_json(await request.body())
+    else:
+        raise UnsupportedFormat(
+            f"content type {content_type!r} is not accepted here; send JSON "
+            '({"input": "<base64 image>"}) or a multipart form with image file fields',
+            details={"content_type": content_type},
+        )
+    _check_count(found.images)
+    await asyncio.to_thread(_decode_all, found.images)
+    return found
+
+
+def _from_json(body: bytes) -> ImageInput:
+    try:
+        parsed = ImageTaskBody.model_validate(orjson.loads(body or b"null"))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON ({exc}); send a JSON object") from exc
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
+        raise ValidationFailed(
+            f"the request does not match the API: {'; '.join(problems)}. See /docs for the "
+            "expected shape",
+            details={"problems": problems},
+        ) from exc
+    items = [parsed.input] if isinstance(parsed.input, str) else parsed.input
+    images = [decode_base64(item, f"image {index + 1}") for index, item in enumerate(items)]
+    options = {name: getattr(parsed, name) for name in OPTIONS if getattr(parsed, name) is not None}
+    return ImageInput(parsed.model, images, options)
+
+
+async def _from_form(request: Request) -> ImageInput:
+    # As a context manager, the form closes its uploaded files' temporary files on exit.
+    async with request.form(max_files=MAX_IMAGES + 1) as form:
+        return await _read_form(form)
+
+
+async def _read_form(form: FormData) -> ImageInput:
+    unknown = sorted(set(form.keys()) - {FILE_FIELD, "model", *OPTIONS})
+    if unknown:
+        raise InvalidRequest(
+            f"form field(s) {', '.join(unknown)} are not read here; send images as "
+            f"{FILE_FIELD!r} file fields and optionally 'model', {', '.join(map(repr, OPTIONS))}",
+            details={"fields": unknown},
+        )
+    images: list[bytes] = []
+    for value in form.getlist(FILE_FIELD):
+        if not isinstance(value, UploadFile):
+            raise InvalidRequest(
+                f"form field {FILE_FIELD!r} holds text; attach the image as a file "
+                f"(curl -F {FILE_FIELD}=@photo.jpg)",
+                details={"param": FILE_FIELD},
+            )
+        images.append(await value.read())
+    model = form.get("model")
+    options = {name: _form_number(name, form.get(name)) for name in OPTIONS if name in form}
+    return ImageInput(model if isinstance(model, str) and model else None, images, options)
+
+
+def _form_number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(
+            f"form field {name!r} is {value!r}; expected a number", details={"param": name}
+        ) from exc
+
+
+def _check_count(images: list[bytes]) -> None:
+    if not images:
+        raise InvalidRequest(
+            f"no image was sent; put base64 images in 'input' (JSON) or attach files as "
+            f"{FILE_FIELD!r} fields (multipart)",
+            details={"param": "input"},
+        )
+    if len(images) > MAX_IMAGES:
+        raise InvalidRequest(
+            f"{len(images)} images were sent; at most {MAX_IMAGES} fit in one request, send "
+            "the rest in further requests",
+            details={"param": "input", "max_images": MAX_IMAGES},
+        )
+
+
+def _decode_all(images: list[bytes]) -> None:
+    for index, data in enumerate(images):
+        decode_image(data, f"image {index + 1}")

@@ -1,0 +1,110 @@
+"""Encoded images in, RGB pixels out: the one decoder the gateway and the workers share.
+
+The gateway decodes every image once to refuse a bad one with a clear 4xx before it is
+queued; the worker decodes the same bytes again, because a batch carries bytes (compact,
+picklable, the same for every image size) rather than pixel arrays of different shapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from modelmart.errors import ImageTooLarge, InvalidImage
+from modelmart.types import Array
+
+MAX_PIXELS = 40_000_000
+"""Pixels decoded per image (a 40 MP photo); larger ones are refused before decoding."""
+
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+"""What Pillow may decode here: the common photo formats, and none of its rarer decoders."""
+
+_SEND = "send the bytes of a JPEG, PNG, WebP, BMP, GIF or TIFF file"
+
+
+def decode_image(data: bytes, what: str = "the image", max_pixels: int = MAX_PIXELS) -> Array:
+    """``data`` decoded to an (height, width, 3) uint8 RGB array, turned upright as its EXIF
+    orientation says. ``what`` names the image in error messages ("image 2").
+
+    Raises :class:`InvalidImage` for empty, corrupt or non-image bytes and
+    :class:`ImageTooLarge` when the image has more than ``max_pixels`` pixels.
+    """
+    if not data:
+        raise InvalidImage(f"{what} is empty (0 bytes); {_SEND}", details={"image": what})
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own pixel limit; ours is lower and checked just below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+                _check_pixels(image.size, what, max_pixels)
+                upright = ImageOps.exif_transpose(image)
+                return np.asarray(upright.convert("RGB"))
+    except UnidentifiedImageError as exc:
+        raise InvalidImage(
+            f"{what} is not an image this server reads ({len(data)} bytes that are no "
+            f"{', '.join(FORMATS)} file); {_SEND}",
+            details={"image": what},
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(
+            f"{what} has too many pixels to decode ({exc}); send at most {max_pixels} pixels",
+            details={"image": what, "max_pixels": max_pixels},
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(
+            f"{what} could not be decoded ({exc}): the file is truncated or corrupt; "
+            "send the complete file",
+            details={"image": what},
+        ) from exc
+
+
+def _check_pixels(size: tuple[int, int], what: str, max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{what} is {width}x{height} = {width * height} pixels, more than the "
+            f"{max_pixels} this server decodes; scale it down and send it again",
+            details={"image": what, "pixels": width * height, "max_pixels": max_pixels},
+        )
+
+
+def image_bytes(item: object, what: str = "the image") -> bytes:
+    """One element of an ``image`` BYTES tensor as the encoded file's bytes.
+
+    The task routes send bytes; a string is read as base64 (optionally a ``data:`` URL), which
+    is how JSON clients of the plain tensor routes can send an image.
+    """
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return decode_base64(item, what)
+    raise InvalidImage(
+        f"{what} is a {type(item).__name__}; send the encoded file as bytes or base64 text",
+        details={"image": what},
+    )
+
+
+def decode_base64(text: str, what: str = "the image") -> bytes:
+    """The bytes of base64 ``text``, with or without a ``data:image/...;base64,`` prefix."""
+    payload = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
+    try:  # line breaks are common (base64 wraps at 76 columns) and carry nothing
+        return base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidImage(
+            f"{what} is not valid base64 ({exc}); encode the image file with standard base64 "
+            "(RFC 4648), optionally as a data:image/...;base64, URL",
+            details={"image": what},
+        ) from exc
+
+
+def batch_images(images: Array, max_pixels: int = MAX_PIXELS) -> list[Array]:
+    """Every image of an ``image`` BYTES tensor, decoded; errors name the image by position."""
+    return [
+        decode_image(image_bytes(item, f"image {index + 1}"), f"image {index + 1}", max_pixels)
+        for index, item in enumerate(images.ravel())
+    ]
