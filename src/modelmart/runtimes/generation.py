@@ -1,0 +1,126 @@
+"""Generative models: a runtime that streams text instead of answering one batch at once.
+
+A chat model does not fit ``predict(batch)``: its answer arrives token by token, and a caller
+who goes away must be able to stop it. A runtime that can generate also implements
+:class:`TextGenerator`; the serving layer runs ``generate`` in the instance's worker and
+relays each :class:`TextDelta` as it comes, then the closing :class:`GenerationDone`.
+
+Everything here is plain data that pickles, so it can cross a worker's pipe.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from modelmart.types import Datatype, Signature, TensorSpec
+
+CHAT_SIGNATURE = Signature(
+    inputs=(TensorSpec(name="text", datatype=Datatype.BYTES, shape=(-1,)),),
+    outputs=(TensorSpec(name="completion", datatype=Datatype.BYTES, shape=(-1,)),),
+)
+"""What a chat model serves on the tensor routes: one prompt in, its answer out."""
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One conversation to continue, with OpenAI's sampling options.
+
+    ``max_tokens`` None generates until the model stops or the context window is full;
+    ``seed`` None samples differently on every call; ``temperature`` 0 is greedy.
+    """
+
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """The next piece of the answer (whole characters; may hold several tokens)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class GenerationDone:
+    """The last event of every generation that was not stopped by its caller."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason
+
+
+GenerationEvent = TextDelta | GenerationDone
+
+
+class TextGenerator(ABC):
+    """The capability a runtime adds to serve chat completions.
+
+    ``generate`` returns a generator that yields text deltas and ends with one
+    :class:`GenerationDone`. The caller may ``close()`` it at any time to stop generating (a
+    client went away); the implementation must then stop computing. Errors in the request
+    (a prompt beyond the context window) are raised before the first event.
+    """
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> Generator[GenerationEvent, None, None]: ...
+
+    @property
+    @abstractmethod
+    def context_length(self) -> int:
+        """Tokens of prompt and answer together that the loaded model can attend to."""
+
+
+@dataclass
+class StopMatcher:
+    """Cuts the generated text at the first stop sequence, across token boundaries.
+
+    Text that could still turn out to be the start of a stop sequence is held back until the
+    next piece decides it, so a stop sequence is never partly sent to the client.
+    """
+
+    stops: Sequence[str]
+    _pending: str = field(default="", init=False)
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """(text safe to send now, whether a stop sequence was reached)."""
+        pending = self._pending + text
+        cut = min((i for i in (pending.find(s) for s in self.stops if s) if i >= 0), default=-1)
+        if cut >= 0:
+            self._pending = ""
+            return pending[:cut], True
+        held = self._held_back(pending)
+        self._pending = pending[len(pending) - held :] if held else ""
+        return pending[: len(pending) - held], False
+
+    def flush(self) -> str:
+        """What is still held back, once generation ended without reaching a stop."""
+        pending, self._pending = self._pending, ""
+        return pending
+
+    def _held_back(self, text: str) -> int:
+        """Length of the longest end of ``text`` that begins some stop sequence."""
+        longest = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(text)), longest, -1):
+                if text.endswith(stop[:size]):
+                    longest = size
+                    break
+        return longest
