@@ -1,0 +1,1 @@
+"""Datasets: uploads validated into immutable, content-addressed versions that training reads."""

@@ -1,0 +1,64 @@
+"""The dataset and job services, built at start-up beside :class:`~.services.Services` and
+reached through ``request.app.state.training``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelmart.config import Settings
+from modelmart.datasets.samples import install_samples, on_demand_samples
+from modelmart.datasets.service import DatasetService
+from modelmart.jobs.executor import JobExecutor
+from modelmart.jobs.processes import ProcessExecutor
+from modelmart.jobs.records import JobRecords
+from modelmart.jobs.service import JobService
+from modelmart.registry.service import Registry
+from modelmart.store.artifacts import LocalArtifactStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingServices:
+    datasets: DatasetService
+    jobs: JobService
+
+
+def start_training_services(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    registry: Registry,
+    executor: JobExecutor | None = None,
+) -> TrainingServices:
+    """Fail jobs a previous process left open, register missing samples, start the workers.
+    Blocking: call it in a thread."""
+    datasets = DatasetService(
+        sessions,
+        LocalArtifactStore(settings.data_dir / "datasets"),
+        settings.cache_dir / "datasets",
+        settings.max_unpacked_bytes,
+        on_demand_samples(),
+    )
+    jobs = JobService(
+        JobRecords(sessions),
+        datasets,
+        registry,
+        executor or ProcessExecutor(settings.training_workers),
+        settings.data_dir / "jobs",
+    )
+    jobs.recover()
+    started = time.perf_counter()
+    installed = install_samples(datasets)
+    if installed:
+        log.info("sample datasets took %.2f s", time.perf_counter() - started)
+    return TrainingServices(datasets, jobs)
+
+
+async def get_training(request: Request) -> TrainingServices:
+    training: TrainingServices = request.app.state.training
+    return training

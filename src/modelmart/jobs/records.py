@@ -1,0 +1,150 @@
+"""The jobs' rows: state changes, progress events and the reads the API needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelmart.errors import JobNotFound
+from modelmart.jobs.views import JobEvent, JobInfo, JobState
+from modelmart.store.tables import JobEventRow, JobRow, utc_now
+from modelmart.training.api import ProgressEvent
+
+LIST_LIMIT = 200
+_OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+def _event(row: JobEventRow) -> JobEvent:
+    return JobEvent(
+        sequence=row.id,
+        epoch=row.epoch,
+        total_epochs=row.total_epochs,
+        train_loss=row.train_loss,
+        validation_loss=row.validation_loss,
+        metrics=row.metrics,
+        message=row.message,
+        created_at=row.created_at,
+    )
+
+
+def _info(row: JobRow, latest: JobEventRow | None = None) -> JobInfo:
+    return JobInfo(
+        id=row.id,
+        state=JobState(row.state),
+        spec=row.spec,
+        dataset=row.dataset_name,
+        dataset_version=row.dataset_version,
+        model=row.model_name,
+        model_version=row.model_version,
+        failure_reason=row.failure_reason,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        latest_event=_event(latest) if latest is not None else None,
+        owner=row.owner,
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    # JSON and PostgreSQL have no NaN; a diverged loss is recorded as missing.
+    return value if value is not None and value == value and abs(value) != float("inf") else None
+
+
+class JobRecords:
+    """Reads and writes of ``jobs`` and ``job_events``."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._sessions = session_factory
+
+    def create(self, row: JobRow) -> JobInfo:
+        with self._sessions.begin() as session:
+            session.add(row)
+        return _info(row)
+
+    def get(self, job_id: str) -> JobInfo:
+        with self._sessions() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise JobNotFound(
+                    f"job {job_id!r} does not exist; list jobs with `modelmart jobs list`",
+                    details={"job": job_id},
+                )
+            latest = session.scalar(
+                select(JobEventRow)
+                .where(JobEventRow.job_id == job_id)
+                .order_by(JobEventRow.id.desc())
+                .limit(1)
+            )
+            return _info(row, latest)
+
+    def recent(self) -> list[JobInfo]:
+        """The newest jobs first."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(JobRow).order_by(JobRow.created_at.desc()).limit(LIST_LIMIT)
+            )
+            return [_info(row) for row in rows]
+
+    def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(JobEventRow)
+                .where(JobEventRow.job_id == job_id, JobEventRow.id > after)
+                .order_by(JobEventRow.id)
+            )
+            return [_event(row) for row in rows]
+
+    def add_event(self, job_id: str, event: ProgressEvent) -> None:
+        metrics = {k: v for k, v in event.metrics.items() if _finite(float(v)) is not None}
+        with self._sessions.begin() as session:
+            session.add(
+                JobEventRow(
+                    job_id=job_id,
+                    epoch=event.epoch,
+                    total_epochs=event.total_epochs,
+                    train_loss=_finite(event.train_loss),
+                    validation_loss=_finite(event.validation_loss),
+                    metrics={k: float(v) for k, v in metrics.items()},
+                    message=event.message,
+                    created_at=utc_now(),
+                )
+            )
+
+    def mark_running(self, job_id: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state == JobState.QUEUED.value)
+                .values(state=JobState.RUNNING.value, started_at=utc_now())
+            )
+
+    def finish(self, job_id: str, state: JobState, **values: Any) -> bool:
+        """Move an open job to ``state``; False when it had already finished."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state.in_(_OPEN))
+                .values(state=state.value, finished_at=utc_now(), **values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def fail_open_jobs(self, reason: str) -> int:
+        """Mark every queued or running job failed; how many there were."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.state.in_(_OPEN))
+                .values(state=JobState.FAILED.value, failure_reason=reason, finished_at=utc_now())
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def report_of(self, model: str, version: int) -> dict[str, Any] | None:
+        with self._sessions() as session:
+            report: dict[str, Any] | None = session.scalar(
+                select(JobRow.report).where(
+                    JobRow.model_name == model, JobRow.model_version == version
+                )
+            )
+            return report
