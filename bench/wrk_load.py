@@ -80,10 +80,14 @@ def wrk_version() -> str:
     return " ".join(word for word in words[:3] if not word.startswith("Copyright"))
 
 
-def run_wrk(url: str, scenario: Scenario, duration_s: float) -> tuple[WrkRun, str]:
-    """One wrk run; returns the parsed summary and wrk's whole output."""
+def run_wrk(
+    url: str, scenario: Scenario, duration_s: float, headers: tuple[str, ...] = ()
+) -> tuple[WrkRun, str]:
+    """One wrk run; returns the parsed summary and wrk's whole output. ``headers`` are
+    ``Name: value`` lines sent with every request (an API key)."""
     command = [
         wrk_path(),
+        *(f"--header={header}" for header in headers),
         "--threads=1",
         f"--connections={scenario.connections}",
         f"--duration={max(1, round(duration_s))}s",

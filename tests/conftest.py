@@ -21,6 +21,10 @@ from psycopg import sql
 
 _PG_USER = "postgres"
 
+# Most tests exercise one feature with authentication out of the way; the accounts and billing
+# tests turn it on explicitly with Settings(auth_enabled=True).
+os.environ.setdefault("MODELMART_AUTH_ENABLED", "false")
+
 
 def _postgres_bindir() -> Path | None:
     """Where initdb, pg_ctl and postgres live: pg_config, then Debian's layout, then PATH."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -40,6 +40,29 @@ class Settings(BaseSettings):
     )
     instance_start_timeout_s: float = Field(
         default=300.0, gt=0, description="Time a model instance may take to load."
+    )
+    training_workers: int = Field(
+        default=1, ge=1, le=64, description="Training jobs run at once; the rest queue."
+    )
+    auth_enabled: bool = Field(
+        default=True,
+        description="Require an API key on every route but health checks and the API docs.",
+    )
+    bootstrap_api_key: SecretStr | None = Field(
+        default=None,
+        description="Owner key of the operator organisation made on first start; when unset "
+        "a random one is made and printed once.",
+    )
+    redis_url: str = Field(
+        default="",
+        description="redis://host:port/db to share rate limits and monthly usage between "
+        "server processes; empty keeps them in this process.",
+    )
+    ledger_fsync: bool = Field(
+        default=False,
+        description="SQLite only: flush the usage ledger to disk at every commit. Off, a "
+        "served request's usage record survives the server being killed (kill -9) but not "
+        "the machine losing power, and a request does not wait for a disk flush.",
     )
     log_level: str = "INFO"
     json_logs: bool = True

@@ -7,13 +7,22 @@
     │   ├── ValidationFailed             422 validation_failed
     │   ├── MethodNotAllowed             405 method_not_allowed
     │   ├── SchemaMismatch               422 schema_mismatch
-    │   └── UnsupportedFormat            415 unsupported_format
-    │       └── UnsafeFormat             415 unsafe_format
+    │   ├── ContextLengthExceeded        400 context_length_exceeded
+    │   ├── UnsupportedFormat            415 unsupported_format
+    │   │   └── UnsafeFormat             415 unsafe_format
+    │   ├── InvalidDataset               422 invalid_dataset
+    │   ├── InvalidAudio                 400 invalid_audio
+    │   │   └── AudioTooLong             400 audio_too_long
+    │   └── InvalidImage                 400 invalid_image
+    │       └── ImageTooLarge            413 image_too_large
     ├── InvalidArtifact                  422 invalid_artifact
     ├── NotFound                         404 not_found
     │   ├── ModelNotFound                404 model_not_found
     │   ├── VersionNotFound              404 version_not_found
-    │   └── DeploymentNotFound           404 deployment_not_found
+    │   ├── DeploymentNotFound           404 deployment_not_found
+    │   ├── DatasetNotFound              404 dataset_not_found
+    │   ├── JobNotFound                  404 job_not_found
+    │   └── ReportNotFound               404 report_not_found
     ├── AlreadyExists                    409 already_exists
     ├── PayloadTooLarge                  413 payload_too_large
     ├── NotReady                         503 not_ready
@@ -22,7 +31,8 @@
     │   ├── BadModelOutput               500 bad_model_output
     │   ├── WorkerCrashed                502 worker_crashed
     │   └── InferenceTimeout             504 inference_timeout
-    └── ArtifactCorrupted                500 artifact_corrupted
+    ├── ArtifactCorrupted                500 artifact_corrupted
+    └── TrainingCancelled                409 training_cancelled
 
 The gateway turns any of them into ``{"error": {"code", "message", "details"}}``; the SDK
 reads that body back and raises the same class.
@@ -73,6 +83,12 @@ class SchemaMismatch(InvalidRequest):
     code = "schema_mismatch"
 
 
+class ContextLengthExceeded(InvalidRequest):
+    """A prompt (with the tokens asked for) does not fit the model's context window."""
+
+    code = "context_length_exceeded"
+
+
 class UnsupportedFormat(InvalidRequest):
     status = 415
     code = "unsupported_format"
@@ -80,6 +96,38 @@ class UnsupportedFormat(InvalidRequest):
 
 class UnsafeFormat(UnsupportedFormat):
     code = "unsafe_format"
+
+
+class InvalidDataset(InvalidRequest):
+    """An uploaded dataset breaks a rule; the message names the row, column or file."""
+
+    status = 422
+    code = "invalid_dataset"
+
+
+class InvalidAudio(InvalidRequest):
+    """An audio input is empty or in a format that cannot be decoded."""
+
+    code = "invalid_audio"
+
+
+class AudioTooLong(InvalidAudio):
+    """An audio input lasts longer than the model's ``max_audio_seconds``."""
+
+    code = "audio_too_long"
+
+
+class InvalidImage(InvalidRequest):
+    """An image input is empty, corrupt or in a format that cannot be decoded."""
+
+    code = "invalid_image"
+
+
+class ImageTooLarge(InvalidImage):
+    """An image input has more pixels than the server decodes."""
+
+    status = 413
+    code = "image_too_large"
 
 
 class InvalidArtifact(ModelMartError):
@@ -104,6 +152,20 @@ class DeploymentNotFound(NotFound):
     code = "deployment_not_found"
 
 
+class DatasetNotFound(NotFound):
+    code = "dataset_not_found"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class ReportNotFound(NotFound):
+    """The model version was not trained by ModelMart, so it has no evaluation report."""
+
+    code = "report_not_found"
+
+
 class AlreadyExists(ModelMartError):
     status = 409
     code = "already_exists"
@@ -112,6 +174,47 @@ class AlreadyExists(ModelMartError):
 class PayloadTooLarge(ModelMartError):
     status = 413
     code = "payload_too_large"
+
+
+class Unauthenticated(ModelMartError):
+    """No API key, or one that is unknown, malformed, expired or revoked."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ModelMartError):
+    """The key is valid but its role or scope does not cover this operation."""
+
+    status = 403
+    code = "forbidden"
+
+
+class QuotaExceeded(ModelMartError):
+    """A monthly quota or spend budget is used up; the message says which, and when it resets."""
+
+    status = 402
+    code = "quota_exceeded"
+
+
+class RateLimited(ModelMartError):
+    """Too many requests or units per minute; ``Retry-After`` says when to try again."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        # The SDK rebuilds the error from the body, where the wait is one of the details.
+        wait = retry_after_s if retry_after_s is not None else (details or {}).get("retry_after_s")
+        self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else 60
+        shown = {"retry_after_s": retry_after_s} if retry_after_s is not None else {}
+        super().__init__(message, details={**(details or {}), **shown})
 
 
 class NotReady(ModelMartError):
@@ -147,6 +250,13 @@ class InferenceTimeout(InferenceError):
 class ArtifactCorrupted(ModelMartError):
     status = 500
     code = "artifact_corrupted"
+
+
+class TrainingCancelled(ModelMartError):
+    """A training job stopped because it was cancelled; nothing was registered."""
+
+    status = 409
+    code = "training_cancelled"
 
 
 def all_error_classes() -> list[type[ModelMartError]]:

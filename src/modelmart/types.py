@@ -98,6 +98,7 @@ class ArtifactFormat(StrEnum):
     SENTENCE_TRANSFORMERS = "sentence_transformers"
     TRANSFORMERS = "transformers"
     ONNX_TEXT = "onnx_text"  # a directory: model.onnx + tokenizer.json (text in, vectors out)
+    GGUF = "gguf"  # a llama.cpp model file: weights, tokenizer and chat template in one
     PACKAGE = "package"  # a reference to files an installed Python package ships (catalogue)
 
 
@@ -111,6 +112,15 @@ class RuntimeName(StrEnum):
     ONNX_TEXT = "onnx_text"
     VADER = "vader"
     LANGID = "langid"
+    LLAMA_CPP = "llama_cpp"
+    POCKETSPHINX = "pocketsphinx"
+    HIBARI = "hibari"
+    IMAGE_CLASSIFIER = "image_classifier"
+    FACE_DETECTOR = "face_detector"
+    FACE_EMBEDDER = "face_embedder"
+    OCR = "ocr"
+    PRESIDIO = "presidio"
+    APERTIUM = "apertium"
 
 
 RUNTIME_FOR_FORMAT: dict[ArtifactFormat, RuntimeName] = {
@@ -121,6 +131,7 @@ RUNTIME_FOR_FORMAT: dict[ArtifactFormat, RuntimeName] = {
     ArtifactFormat.SENTENCE_TRANSFORMERS: RuntimeName.TRANSFORMERS,
     ArtifactFormat.TRANSFORMERS: RuntimeName.TRANSFORMERS,
     ArtifactFormat.ONNX_TEXT: RuntimeName.ONNX_TEXT,
+    ArtifactFormat.GGUF: RuntimeName.LLAMA_CPP,
 }
 """Formats a user may upload; a PACKAGE reference names its runtime itself."""
 
@@ -132,4 +143,14 @@ class Task(StrEnum):
     TEXT_CLASSIFICATION = "text-classification"
     SENTIMENT = "sentiment"
     LANGUAGE_IDENTIFICATION = "language-identification"
+    CHAT = "chat"
+    SPEECH_RECOGNITION = "speech-recognition"
+    TEXT_TO_SPEECH = "text-to-speech"
+    IMAGE_CLASSIFICATION = "image-classification"
+    FACE_DETECTION = "face-detection"
+    FACE_EMBEDDING = "face-embedding"
+    OCR = "ocr"
+    NAMED_ENTITIES = "named-entities"
+    TRANSLATION = "translation"
+    RECOMMENDATION = "recommendation"
     CUSTOM = "custom"

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelmart.catalog.entries import CatalogEntry, entry_named
+from modelmart.catalog.programs import missing_programs, programs_size
 from modelmart.catalog.views import Latency, Measurement, ModelCard
 from modelmart.errors import ModelMartError, NotReady
 from modelmart.registry.packages import PackageManifest, check_installed
@@ -89,12 +90,17 @@ def _is_within(path: str, target: str) -> bool:
     return path == target or path.startswith(f"{target}/")
 
 
+def _size(entry: CatalogEntry) -> int | None:
+    """A model that runs a program takes what the program's Debian packages take."""
+    return programs_size(entry.programs) if entry.programs else installed_size(entry.manifest)
+
+
 def build_card(
     entry: CatalogEntry, measurements: Measurements, conflict: str | None = None
 ) -> ModelCard:
     """The card of ``entry``; ``conflict`` makes it unavailable for a reason of the caller's."""
     measured = measurements.models.get(entry.name)
-    reason = conflict or unavailable_reason(entry.manifest)
+    reason = conflict or unavailable_reason(entry.manifest) or missing_programs(entry.programs)
     return ModelCard(
         name=entry.name,
         title=entry.title,
@@ -104,7 +110,7 @@ def build_card(
         format=entry.manifest.format,
         packages=dict(entry.manifest.packages),
         licences=dict(entry.licences),
-        size_bytes=installed_size(entry.manifest),
+        size_bytes=_size(entry),
         signature=entry.signature,
         latency=measured.latency if measured else None,
         quality=list(measured.quality) if measured else [],

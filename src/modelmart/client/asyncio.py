@@ -10,8 +10,18 @@ from typing import Any, Unpack
 
 import httpx
 
-from modelmart.client import registry, serving
-from modelmart.client.core import Call, Flow, T, drive_async, resolve_base_url, unreachable
+from modelmart.accounts.roles import Role
+from modelmart.accounts.views import CreatedKey, KeyView
+from modelmart.client import accounts, registry, serving
+from modelmart.client.core import (
+    Call,
+    Flow,
+    T,
+    auth_headers,
+    drive_async,
+    resolve_base_url,
+    unreachable,
+)
 from modelmart.client.models import (
     AliasInfo,
     CatalogModel,
@@ -23,11 +33,12 @@ from modelmart.client.models import (
 )
 from modelmart.client.serving import DeploymentChanges, DeployOptions
 from modelmart.client.sync import USER_AGENT
+from modelmart.client.training import AsyncTrainingMethods
 from modelmart.client.uploads import Progress
 from modelmart.types import ArtifactFormat, Signature, Task
 
 
-class AsyncClient:
+class AsyncClient(AsyncTrainingMethods):
     """A ModelMart server, over HTTP, for asyncio code: the methods of
     :class:`~modelmart.client.sync.Client` as coroutines, raising the same errors::
 
@@ -42,13 +53,14 @@ class AsyncClient:
         self,
         base_url: str | None = None,
         timeout: float = 60.0,
+        api_key: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=resolve_base_url(base_url),
             timeout=timeout,
             transport=transport,
-            headers={"User-Agent": USER_AGENT},
+            headers=auth_headers(api_key, {"User-Agent": USER_AGENT}),
         )
 
     @property
@@ -181,3 +193,40 @@ class AsyncClient:
 
     async def ready(self) -> Readiness:
         return await self._run(serving.ready())
+
+    # --- accounts and billing -----------------------------------------------------------
+
+    async def whoami(self) -> dict[str, Any]:
+        """The organisation and role of this client's API key."""
+        return await self._run(accounts.whoami())
+
+    async def create_key(
+        self,
+        org: str,
+        name: str,
+        *,
+        role: Role | str = Role.INFERENCE,
+        models: list[str] | None = None,
+        expires_in_days: int | None = None,
+    ) -> CreatedKey:
+        """A new API key for ``org``; its secret (``.key``) is shown this once only."""
+        return await self._run(accounts.create_key(org, name, role, models, expires_in_days))
+
+    async def list_keys(self, org: str) -> list[KeyView]:
+        return await self._run(accounts.list_keys(org))
+
+    async def revoke_key(self, org: str, key_id: int) -> KeyView:
+        return await self._run(accounts.revoke_key(org, key_id))
+
+    async def rotate_key(self, org: str, key_id: int) -> CreatedKey:
+        return await self._run(accounts.rotate_key(org, key_id))
+
+    async def usage(
+        self, group_by: str = "day", organisation: str | None = None
+    ) -> list[dict[str, Any]]:
+        """This month's units, summed by ``day``, ``model`` or ``key``."""
+        return await self._run(accounts.usage(group_by, organisation))
+
+    async def invoice(self, org: str, period: str, format: str = "json") -> Any:
+        """The invoice of ``period`` (``2026-11``): a dict, or CSV / HTML text."""
+        return await self._run(accounts.invoice(org, period, format))

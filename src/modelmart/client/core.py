@@ -203,6 +203,12 @@ def validated(model: type[M], what: str, /, **fields: Any) -> M:
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
+def auth_headers(api_key: str | None, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` plus the API key (given, else ``$MODELMART_API_KEY``) as a bearer token."""
+    key = api_key or os.environ.get("MODELMART_API_KEY")
+    return {**headers, "Authorization": f"Bearer {key}"} if key else headers
+
+
 def resolve_base_url(base_url: str | None) -> str:
     """The given URL, else ``$MODELMART_URL``, else the local default."""
     return base_url or os.environ.get("MODELMART_URL") or DEFAULT_URL

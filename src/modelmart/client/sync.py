@@ -9,8 +9,10 @@ from typing import Any, Unpack
 
 import httpx
 
-from modelmart.client import registry, serving
-from modelmart.client.core import Call, Flow, T, drive, resolve_base_url, unreachable
+from modelmart.accounts.roles import Role
+from modelmart.accounts.views import CreatedKey, KeyView
+from modelmart.client import accounts, registry, serving
+from modelmart.client.core import Call, Flow, T, auth_headers, drive, resolve_base_url, unreachable
 from modelmart.client.models import (
     AliasInfo,
     CatalogModel,
@@ -21,13 +23,14 @@ from modelmart.client.models import (
     VersionInfo,
 )
 from modelmart.client.serving import DeploymentChanges, DeployOptions
+from modelmart.client.training import TrainingMethods
 from modelmart.client.uploads import Progress
 from modelmart.types import ArtifactFormat, Signature, Task
 
 USER_AGENT = "modelmart-python"
 
 
-class Client:
+class Client(TrainingMethods):
     """A ModelMart server, over HTTP.
 
     Every failure raises the :mod:`modelmart.errors` class the server reported
@@ -44,13 +47,14 @@ class Client:
         self,
         base_url: str | None = None,
         timeout: float = 60.0,
+        api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = httpx.Client(
             base_url=resolve_base_url(base_url),
             timeout=timeout,
             transport=transport,
-            headers={"User-Agent": USER_AGENT},
+            headers=auth_headers(api_key, {"User-Agent": USER_AGENT}),
         )
 
     @property
@@ -181,3 +185,38 @@ class Client:
 
     def ready(self) -> Readiness:
         return self._run(serving.ready())
+
+    # --- accounts and billing -----------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """The organisation and role of this client's API key."""
+        return self._run(accounts.whoami())
+
+    def create_key(
+        self,
+        org: str,
+        name: str,
+        *,
+        role: Role | str = Role.INFERENCE,
+        models: list[str] | None = None,
+        expires_in_days: int | None = None,
+    ) -> CreatedKey:
+        """A new API key for ``org``; its secret (``.key``) is shown this once only."""
+        return self._run(accounts.create_key(org, name, role, models, expires_in_days))
+
+    def list_keys(self, org: str) -> list[KeyView]:
+        return self._run(accounts.list_keys(org))
+
+    def revoke_key(self, org: str, key_id: int) -> KeyView:
+        return self._run(accounts.revoke_key(org, key_id))
+
+    def rotate_key(self, org: str, key_id: int) -> CreatedKey:
+        return self._run(accounts.rotate_key(org, key_id))
+
+    def usage(self, group_by: str = "day", organisation: str | None = None) -> list[dict[str, Any]]:
+        """This month's units, summed by ``day``, ``model`` or ``key``."""
+        return self._run(accounts.usage(group_by, organisation))
+
+    def invoice(self, org: str, period: str, format: str = "json") -> Any:
+        """The invoice of ``period`` (``2026-11``): a dict, or CSV / HTML text."""
+        return self._run(accounts.invoice(org, period, format))

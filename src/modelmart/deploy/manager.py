@@ -8,11 +8,13 @@ and asks the placement for endpoints. Loading runs in the background; a deployme
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from modelmart.accounts.principal import OPERATOR_SLUG, current_principal
 from modelmart.deploy.views import (
     DeploymentRequest,
     DeploymentState,
@@ -22,7 +24,9 @@ from modelmart.deploy.views import (
 from modelmart.errors import (
     AlreadyExists,
     DeploymentNotFound,
+    Forbidden,
     ModelMartError,
+    ModelNotFound,
     NotReady,
     error_class_for,
 )
@@ -40,6 +44,7 @@ from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
 @dataclass
 class _Deployment:
     record: DeploymentRecord
+    model_owner: str = ""
     state: DeploymentState = "loading"
     error: dict[str, object] | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -82,6 +87,10 @@ class DeploymentManager:
                 f"{name} or pick another name",
                 details={"deployment": name},
             )
+        model = await asyncio.to_thread(self._registry.get_model, request.model)
+        principal = current_principal()
+        if principal is not None and not principal.can_see_model(model.name, model.owner):
+            raise ModelNotFound(f"model {request.model!r} does not exist", details={})
         target = await asyncio.to_thread(
             self._registry.resolve, request.model, request.version, request.alias
         )
@@ -97,11 +106,13 @@ class DeploymentManager:
             max_delay_ms=request.max_delay_ms,
             timeout_s=request.timeout_s,
             isolation=request.isolation.value,
+            owner=principal.org_slug if principal is not None else "",
             created_at=now,
             updated_at=now,
         )
         await asyncio.to_thread(self._repository.save, record)
         deployment = self._launch(record)
+        deployment.model_owner = model.owner
         if wait:
             await self._await_launch(deployment)
         return self.view(name)
@@ -195,9 +206,50 @@ class DeploymentManager:
         if deployment is None:
             raise DeploymentNotFound(
                 f"deployment {name!r} does not exist; list them with GET /v1/deployments",
-                details={"deployment": name, "deployments": sorted(self._deployments)},
+                details={"deployment": name}
+                if current_principal() is not None
+                else {"deployment": name, "deployments": sorted(self._deployments)},
             )
         return deployment
+
+    def check_access(self, name: str) -> None:
+        """Refuse (as if it did not exist) a deployment the current caller may not use."""
+        principal = current_principal()
+        deployment = self._deployments.get(name)
+        if principal is None or deployment is None:
+            return
+        record = deployment.record
+        # The platform's deployments, and the model owner's own (which serve the customers
+        # it published the model to), are shared; any other belongs to its maker alone.
+        shared = record.owner in ("", OPERATOR_SLUG, deployment.model_owner)
+        if not (principal.can_manage(record.owner) or shared) or not principal.can_see_model(
+            record.model_name, deployment.model_owner
+        ):
+            raise DeploymentNotFound(
+                f"deployment {name!r} does not exist; list them with GET /v1/deployments",
+                details={"deployment": name},
+            )
+
+    def check_manage(self, name: str) -> None:
+        """Only the organisation that made a deployment (or the operator) may change it."""
+        self.check_access(name)
+        principal = current_principal()
+        deployment = self._get(name)
+        if principal is not None and not principal.can_manage(deployment.record.owner):
+            raise Forbidden(
+                f"deployment {name!r} belongs to another organisation; you may call it, "
+                "not change it"
+            )
+
+    def visible(self) -> builtins.list[DeploymentView]:
+        views = []
+        for view in self.list():
+            try:
+                self.check_access(view.name)
+            except DeploymentNotFound:
+                continue
+            views.append(view)
+        return views
 
     def _launch(self, record: DeploymentRecord) -> _Deployment:
         deployment = _Deployment(record)
@@ -207,6 +259,11 @@ class DeploymentManager:
 
     async def _start(self, deployment: _Deployment) -> None:
         try:
+            if not deployment.model_owner:
+                model = await asyncio.to_thread(
+                    self._registry.get_model, deployment.record.model_name
+                )
+                deployment.model_owner = model.owner
             spec = await self._spec_for(deployment.record)
             endpoint = await self._placement.start(spec)
         except Exception as exc:  # any load failure must show as "failed", never stuck "loading"

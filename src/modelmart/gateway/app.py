@@ -9,25 +9,39 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelmart import __version__
+from modelmart.accounts.audit import AuditLog
+from modelmart.accounts.service import AccountService
+from modelmart.billing.service import Billing
 from modelmart.catalog.install import install_catalogue
 from modelmart.config import Settings
 from modelmart.deploy.manager import DeploymentManager, ServingDefaults
+from modelmart.gateway.access import AccessControl
+from modelmart.gateway.bootstrap import bootstrap_operator
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.limits import BodySizeLimit
 from modelmart.gateway.observability import Metrics, RequestObserver
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import (
+    accounts,
+    audio,
+    audio_tasks,
     catalog,
+    chat,
+    datasets,
     deployments,
     health,
     inference,
+    jobs,
     openai,
     registry,
     tasks,
     v2,
+    vision,
 )
+from modelmart.gateway.routes import billing as billing_routes
 from modelmart.gateway.services import Services
+from modelmart.gateway.training_services import start_training_services
 from modelmart.registry.inspection import IsolatedInspector
 from modelmart.registry.service import Registry
 from modelmart.serving.local import LocalPlacement
@@ -65,13 +79,36 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
         )
         # Registers what is missing of the catalogue (manifests only, no weights loaded).
         app.state.catalogue = await asyncio.to_thread(install_catalogue, registry_service)
-        app.state.services = Services(settings, registry_service, manager, router, metrics)
+        app.state.training = await asyncio.to_thread(
+            start_training_services, settings, sessions, registry_service
+        )
+        accounts = AccountService(sessions)
+        ledger_engine = create_engine_for(
+            settings.resolved_database_url, sqlite_fsync=settings.ledger_fsync
+        )
+        billing = Billing(sessions, settings.redis_url, session_factory(ledger_engine))
+        await asyncio.to_thread(billing.start)
+        await asyncio.to_thread(bootstrap_operator, accounts, settings)
+        router.guard = manager.check_access
+        app.state.services = Services(
+            settings,
+            registry_service,
+            manager,
+            router,
+            metrics,
+            accounts,
+            billing,
+            AuditLog(sessions),
+        )
         await manager.restore()
         settle_heap()
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.training.jobs.close)
             await manager.close()
+            await billing.close()
+            ledger_engine.dispose()
             engine.dispose()
 
     app = FastAPI(
@@ -84,12 +121,14 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
     install_error_handlers(app)
     # openai's routes answer failures in OpenAI's error shape (their route class); the rest in
     # ModelMart's, through install_error_handlers.
-    for module in (health, registry, deployments, inference, openai, tasks, catalog, v2):
+    modules = (health, registry, deployments, inference, openai, chat, tasks, vision, catalog, v2)
+    for module in (*modules, audio, audio_tasks, datasets, jobs, accounts, billing_routes):
         app.include_router(module.router)
     app.add_middleware(
         BodySizeLimit,
         request_limit=settings.max_request_bytes,
         upload_limit=settings.max_upload_bytes,
     )
+    app.add_middleware(AccessControl)
     app.add_middleware(RequestObserver, metrics=metrics)
     return app

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from modelmart.accounts.audit import AuditLog
+from modelmart.accounts.service import AccountService
+from modelmart.billing.service import Billing
 from modelmart.config import Settings
 from modelmart.deploy.manager import DeploymentManager
 from modelmart.gateway.observability import Metrics
@@ -20,6 +23,9 @@ class Services:
     deployments: DeploymentManager
     router: Router
     metrics: Metrics
+    accounts: AccountService
+    billing: Billing
+    audit: AuditLog
 
 
 async def get_services(request: Request) -> Services:

@@ -15,9 +15,9 @@ from modelmart.types import ArtifactFormat
 
 ACCEPTED_FORMATS = (
     ".onnx (ONNX), .skops (scikit-learn saved with skops), .pt/.pth/.torchscript (TorchScript, "
-    "torch.jit.save), .pt2 (torch.export.save), and .zip/.tar.gz/.tgz archives of a "
-    "sentence-transformers or Hugging Face model directory (safetensors weights) or of an "
-    "ONNX text encoder directory (model.onnx + tokenizer.json)"
+    "torch.jit.save), .pt2 (torch.export.save), .gguf (llama.cpp chat models), and "
+    ".zip/.tar.gz/.tgz archives of a sentence-transformers or Hugging Face model directory "
+    "(safetensors weights) or of an ONNX text encoder directory (model.onnx + tokenizer.json)"
 )
 SAFE_ALTERNATIVES = (
     "use skops for scikit-learn (skops.io.dump), ONNX for any framework, TorchScript "
@@ -34,6 +34,7 @@ DIRECTORY_FORMATS = frozenset(
 ONNX_TEXT_FILES = frozenset({"model.onnx", "tokenizer.json"})
 SENTENCE_TRANSFORMERS_MARKERS = frozenset({"modules.json", "config_sentence_transformers.json"})
 _PICKLE_PROTOCOL_OPCODE = 0x80
+GGUF_MAGIC = b"GGUF"
 _FILE_FORMATS = {
     ".onnx": ArtifactFormat.ONNX,
     ".skops": ArtifactFormat.SKOPS,
@@ -41,6 +42,7 @@ _FILE_FORMATS = {
     ".pth": ArtifactFormat.TORCHSCRIPT,
     ".torchscript": ArtifactFormat.TORCHSCRIPT,
     ".pt2": ArtifactFormat.TORCH_EXPORT,
+    ".gguf": ArtifactFormat.GGUF,
 }
 
 
@@ -71,6 +73,8 @@ def detect_format(
     ):
         return _directory_format(path, filename, declared)
     by_name = _FILE_FORMATS.get(PurePosixPath(name).suffix)
+    if by_name is None and declared is None and head.startswith(GGUF_MAGIC):
+        by_name = ArtifactFormat.GGUF  # GGUF files say what they are in their first bytes
     if by_name is None and declared is None:
         raise UnsupportedFormat(
             f"cannot tell the format of {filename!r} from its name; accepted formats: "
@@ -106,6 +110,13 @@ def _check_file_content(
     path: Path, filename: str, artifact_format: ArtifactFormat, head: bytes
 ) -> None:
     zipped = head.startswith(b"PK\x03\x04")
+    if artifact_format is ArtifactFormat.GGUF:
+        if not head.startswith(GGUF_MAGIC):
+            raise InvalidArtifact(
+                f"{filename!r} is not a GGUF file (it does not start with the GGUF magic "
+                "bytes); convert the model with llama.cpp's convert_hf_to_gguf.py"
+            )
+        return
     if artifact_format is ArtifactFormat.ONNX:
         if zipped:
             raise InvalidArtifact(

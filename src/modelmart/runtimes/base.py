@@ -91,6 +91,18 @@ _RUNTIME_MODULES: dict[RuntimeName, tuple[str, str]] = {
     RuntimeName.ONNX_TEXT: ("modelmart.runtimes.onnx_text", "OnnxTextRuntime"),
     RuntimeName.VADER: ("modelmart.runtimes.vader", "VaderRuntime"),
     RuntimeName.LANGID: ("modelmart.runtimes.langid", "LangidRuntime"),
+    RuntimeName.LLAMA_CPP: ("modelmart.runtimes.llama_cpp", "LlamaCppRuntime"),
+    RuntimeName.POCKETSPHINX: ("modelmart.runtimes.pocketsphinx", "PocketsphinxRuntime"),
+    RuntimeName.HIBARI: ("modelmart.runtimes.hibari", "HibariRuntime"),
+    RuntimeName.IMAGE_CLASSIFIER: (
+        "modelmart.runtimes.vision.classifier",
+        "ImageClassifierRuntime",
+    ),
+    RuntimeName.FACE_DETECTOR: ("modelmart.runtimes.vision.faces", "FaceDetectorRuntime"),
+    RuntimeName.FACE_EMBEDDER: ("modelmart.runtimes.vision.faces", "FaceEmbedderRuntime"),
+    RuntimeName.OCR: ("modelmart.runtimes.vision.ocr", "OcrRuntime"),
+    RuntimeName.PRESIDIO: ("modelmart.runtimes.presidio", "PresidioRuntime"),
+    RuntimeName.APERTIUM: ("modelmart.runtimes.apertium", "ApertiumRuntime"),
 }
 
 

@@ -9,6 +9,11 @@ Served signature: ``text`` BYTES [-1] in; ``embedding`` FP32 [-1, dim] (the mean
 states under the attention mask, as sentence-transformers pools) and ``tokens`` INT64 [-1]
 (tokens per input, special tokens included, padding not: usage is metered from it) out.
 
+A text *classifier* is the same directory whose graph pools and classifies inside: it has the
+outputs ``label`` (string [batch]) and ``probabilities`` (float [batch, n_classes]), which are
+served as computed (``label`` BYTES [-1], ``probabilities`` FP32 [-1, n_classes]) beside
+``tokens``. ModelMart's text trainers export this shape.
+
 Parameters: ``normalize`` (bool, default True) scales embeddings to unit length;
 ``max_length`` (default 256) truncates inputs, in tokens; ``threads`` as for the ONNX runtime.
 Each batch is padded to its longest input, whatever padding ``tokenizer.json`` records.
@@ -16,7 +21,7 @@ Each batch is padded to its longest input, whatever padding ``tokenizer.json`` r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +65,7 @@ class OnnxTextRuntime(Runtime):
 
     name = RuntimeName.ONNX_TEXT
     label = "ONNX text"
-    _encoder: _Encoder | None = None
+    _encoder: Callable[[list[str]], Batch] | None = None
 
     def load(self, request: LoadRequest) -> None:
         if request.format is not ArtifactFormat.ONNX_TEXT:
@@ -71,6 +76,9 @@ class OnnxTextRuntime(Runtime):
         model_path, tokenizer_path = _artifact_files(request.path)
         max_length = _max_length(request.parameters)
         session = _open_session(model_path, request.parameters)
+        if _is_classifier(session):
+            self._load_classifier(request, session, _open_tokenizer(tokenizer_path, max_length))
+            return
         encoder = _Encoder(
             session=session,
             tokenizer=_open_tokenizer(tokenizer_path, max_length),
@@ -83,6 +91,17 @@ class OnnxTextRuntime(Runtime):
         derived = Signature(inputs=(_TEXT,), outputs=(embedding, _TOKENS))
         self._signature = reconcile(request.signature, derived)
         self._encoder = encoder
+
+    def _load_classifier(self, request: LoadRequest, session: Any, tokenizer: Any) -> None:
+        classifier = _Classifier(session, tokenizer, _feedable_inputs(session))
+        n_classes = len(classifier(["probe"])["probabilities"][0])
+        outputs = (
+            TensorSpec(name="label", datatype=Datatype.BYTES, shape=(-1,)),
+            TensorSpec(name="probabilities", datatype=Datatype.FP32, shape=(-1, n_classes)),
+            _TOKENS,
+        )
+        self._signature = reconcile(request.signature, Signature(inputs=(_TEXT,), outputs=outputs))
+        self._encoder = classifier
 
     def predict(self, batch: Batch) -> Batch:
         return self._require(self._encoder)(texts(batch["text"]))
@@ -134,6 +153,41 @@ class _Encoder:
         if self.normalize:
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return pooled.astype(np.float32)
+
+
+@dataclass
+class _Classifier:
+    """Tokenizes a batch and returns the graph's own label and probabilities."""
+
+    session: Any
+    tokenizer: Any
+    feeds: dict[str, np.dtype[Any]]
+
+    def __call__(self, texts: list[str]) -> Batch:
+        if not texts:
+            (n_classes,) = (
+                o.shape[1] for o in self.session.get_outputs() if o.name == "probabilities"
+            )
+            return {
+                "label": np.zeros(0, dtype=object),
+                "probabilities": np.zeros((0, n_classes), np.float32),
+                "tokens": np.zeros(0, np.int64),
+            }
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        columns = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feed = {name: columns[name].astype(dtype) for name, dtype in self.feeds.items()}
+        label, probabilities = self.session.run(["label", "probabilities"], feed)
+        return {
+            "label": np.asarray(label, dtype=object),
+            "probabilities": np.asarray(probabilities, dtype=np.float32),
+            "tokens": mask.sum(axis=1),
+        }
+
+
+def _is_classifier(session: Any) -> bool:
+    return {"label", "probabilities"} <= {arg.name for arg in session.get_outputs()}
 
 
 def _artifact_files(directory: Path) -> tuple[Path, Path]:

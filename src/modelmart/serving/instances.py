@@ -1,8 +1,9 @@
 """Model instances: one loaded runtime each, in a worker process or a thread.
 
 ``ProcessInstance`` isolates the model: a crash (even a segfault) or a hang fails only the batch
-that caused it, and the instance restarts itself. ``ThreadInstance`` runs the runtime in the
-server process — faster to start, no isolation — and is what unit tests use with fake runtimes.
+(or generation) that caused it, and the instance restarts itself. ``ThreadInstance`` runs the
+runtime in the server process — faster to start, no isolation — and is what unit tests use
+with fake runtimes.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.connection
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +25,9 @@ from modelmart.errors import (
     error_class_for,
 )
 from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
-from modelmart.serving.worker import run_batch, worker_main
+from modelmart.runtimes.generation import GenerationEvent, GenerationRequest, TextGenerator
+from modelmart.serving.streaming import Emit, generate_here, relay_from_worker
+from modelmart.serving.worker import error_payload, run_batch, worker_main
 from modelmart.types import Batch, RuntimeName, Signature
 
 RuntimeFactory = Callable[[RuntimeName], Runtime]
@@ -35,8 +39,19 @@ def raise_error_payload(payload: dict[str, Any]) -> None:
     raise error_class_for(body["code"])(body["message"], details=body.get("details"))
 
 
+class _Finished:
+    """Marks the end of a generation's events on the queue that relays them."""
+
+
+_FINISHED = _Finished()
+
+
 class Instance(ABC):
-    """One loaded copy of a model version. Calls to ``predict`` are never concurrent."""
+    """One loaded copy of a model version. Calls to ``predict`` and ``generate`` run one at a
+    time, in the order they were made. ``generative`` says whether the loaded runtime can
+    generate text (is a :class:`~modelmart.runtimes.generation.TextGenerator`)."""
+
+    generative: bool = False
 
     def __init__(
         self,
@@ -58,6 +73,11 @@ class Instance(ABC):
     def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch: ...
 
     @abstractmethod
+    def _generate_blocking(
+        self, request: GenerationRequest, timeout_s: float, emit: Emit, stop: threading.Event
+    ) -> None: ...
+
+    @abstractmethod
     def _stop_blocking(self) -> None: ...
 
     async def start(self, timeout_s: float) -> Signature:
@@ -68,6 +88,39 @@ class Instance(ABC):
     async def predict(self, batch: Batch, timeout_s: float) -> Batch:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._predict_blocking, batch, timeout_s)
+
+    async def generate(
+        self, request: GenerationRequest, timeout_s: float
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        """The generation's events as they come; raises the model's error, if any.
+
+        ``timeout_s`` bounds the wait for each event. Leaving the loop early (or being
+        cancelled) stops the generation; the instance is free again once it has stopped.
+        """
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[GenerationEvent | _Finished] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: GenerationEvent | _Finished) -> None:
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, item)
+            except RuntimeError:  # the event loop closed: nobody is listening any more
+                stop.set()
+
+        def run() -> None:
+            try:
+                self._generate_blocking(request, timeout_s, emit, stop)
+            finally:
+                emit(_FINISHED)
+
+        finished = loop.run_in_executor(self._executor, run)
+        try:
+            while not isinstance(item := await events.get(), _Finished):
+                yield item
+            await finished  # re-raises the generation's error
+        finally:
+            # Only a flag: this may run inside a cancelled task, where awaiting is not allowed.
+            stop.set()
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -84,6 +137,7 @@ class ThreadInstance(Instance):
         runtime = self.runtime_factory(self.runtime_name)
         runtime.load(self.request)
         self._runtime = runtime
+        self.generative = isinstance(runtime, TextGenerator)
         return runtime.signature
 
     def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch:
@@ -94,6 +148,16 @@ class ThreadInstance(Instance):
             raise_error_payload(payload)
         result: Batch = payload
         return result
+
+    def _generate_blocking(
+        self, request: GenerationRequest, timeout_s: float, emit: Emit, stop: threading.Event
+    ) -> None:
+        if self._runtime is None:
+            raise NotReady("this model instance is not loaded; wait until the deployment is ready")
+        try:
+            generate_here(self._runtime, request, emit, stop)
+        except Exception as exc:  # as in a worker process: any model error, in ModelMart's terms
+            raise_error_payload(error_payload(exc))
 
     def _stop_blocking(self) -> None:
         if self._runtime is not None:
@@ -125,7 +189,8 @@ class ProcessInstance(Instance):
         if kind == "error":
             self._kill()
             raise_error_payload(payload)
-        signature: Signature = payload
+        signature: Signature
+        signature, self.generative = payload
         return signature
 
     def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch:
@@ -142,6 +207,35 @@ class ProcessInstance(Instance):
         outputs: Batch = payload
         return outputs
 
+    def _generate_blocking(
+        self, request: GenerationRequest, timeout_s: float, emit: Emit, stop: threading.Event
+    ) -> None:
+        if self._conn is None:
+            raise NotReady("this model instance is restarting; retry in a moment")
+        conn = self._conn
+        what = "generating text"
+
+        def receive(wait_s: float) -> tuple[str, Any] | None:
+            try:
+                return conn.recv() if conn.poll(wait_s) else None
+            except (EOFError, OSError) as exc:
+                raise self._crashed(what) from exc
+
+        try:
+            conn.send(("generate", request))
+            kind, payload = relay_from_worker(conn, receive, timeout_s, emit, stop)
+            if kind == "timeout":
+                raise InferenceTimeout(
+                    f"the model sent nothing for {timeout_s:g} s while {what}; its worker was "
+                    "restarted. Raise the deployment's timeout_s or send a shorter prompt",
+                    details={"timeout_s": timeout_s},
+                )
+        except (InferenceTimeout, WorkerCrashed):
+            self._restart()
+            raise
+        if kind == "error":
+            raise_error_payload(payload)
+
     def _receive(self, timeout_s: float, *, what: str) -> tuple[str, Any]:
         assert self._conn is not None
         try:
@@ -153,16 +247,19 @@ class ProcessInstance(Instance):
                 )
             message: tuple[str, Any] = self._conn.recv()
         except (EOFError, OSError) as exc:
-            code = None
-            if self._process is not None:
-                self._process.join(timeout=1)  # reap it, so the exit code is known
-                code = self._process.exitcode
-            raise WorkerCrashed(
-                f"the model's worker process died while {what} (exit code {code}); it is "
-                "being restarted. Check the model with a smaller input",
-                details={"exit_code": code},
-            ) from exc
+            raise self._crashed(what) from exc
         return message
+
+    def _crashed(self, what: str) -> WorkerCrashed:
+        code = None
+        if self._process is not None:
+            self._process.join(timeout=1)  # reap it, so the exit code is known
+            code = self._process.exitcode
+        return WorkerCrashed(
+            f"the model's worker process died while {what} (exit code {code}); it is "
+            "being restarted. Check the model with a smaller input",
+            details={"exit_code": code},
+        )
 
     def _restart(self) -> None:
         self._kill()

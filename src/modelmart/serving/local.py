@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from modelmart.errors import InferenceError, ModelMartError, NotReady
+from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
 from modelmart.serving.batcher import Batcher, GatheredBatch
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
+from modelmart.serving.leases import Leases
 from modelmart.serving.placement import (
     BatchObserver,
     Endpoint,
@@ -20,6 +22,7 @@ from modelmart.serving.placement import (
     Placement,
     Prediction,
     ServedVersion,
+    not_generative,
 )
 from modelmart.types import Batch, Signature
 
@@ -47,7 +50,12 @@ def new_instance(target: ServedVersion, isolation: Isolation) -> Instance:
 
 
 class LocalEndpoint(Endpoint):
-    """One deployment served by local instances."""
+    """One deployment served by local instances.
+
+    Batches reach instances through the batcher; generations each lease one idle instance
+    for as long as they stream (:class:`~modelmart.serving.leases.Leases`). An instance runs
+    one call at a time either way.
+    """
 
     def __init__(
         self,
@@ -60,6 +68,7 @@ class LocalEndpoint(Endpoint):
         self._new_instance = instance_factory
         self._batcher = Batcher(spec.max_batch_size, spec.max_delay_ms / 1000)
         self._workers: list[_Worker] = []
+        self._leases: Leases[_Worker] = Leases()
         self._starting = 0
         self._closed = False
         self._apply_lock = asyncio.Lock()
@@ -73,6 +82,18 @@ class LocalEndpoint(Endpoint):
             raise NotReady(f"deployment {self.spec.name!r} is shutting down")
         outputs, version = await self._batcher.submit(inputs)
         return Prediction(outputs, self.spec.target.model, version)
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        if self._closed:
+            raise NotReady(f"deployment {self.spec.name!r} is shutting down")
+        if not self.generative:
+            raise not_generative(self.spec.name)
+        worker = await self._leases.acquire()
+        try:
+            async for event in worker.instance.generate(request, self.spec.timeout_s):
+                yield event
+        finally:
+            self._leases.release(worker)
 
     async def apply(self, spec: EndpointSpec) -> None:
         async with self._apply_lock:
@@ -99,12 +120,17 @@ class LocalEndpoint(Endpoint):
             ready_instances=len(self._active_workers()),
             starting_instances=self._starting,
             version=self.spec.target.version,
-            queue_depth=self._batcher.queue_depth,
+            queue_depth=self._batcher.queue_depth + self._leases.waiting,
         )
 
     async def close(self) -> None:
         self._closed = True
-        while self._batcher.queue_depth or self._batcher.running:
+        while (
+            self._batcher.queue_depth
+            or self._batcher.running
+            or self._leases.lent
+            or self._leases.waiting
+        ):
             await asyncio.sleep(_DRAIN_POLL_S)
         await self._retire(list(self._workers))
 
@@ -127,12 +153,14 @@ class LocalEndpoint(Endpoint):
             await asyncio.gather(*(instance.stop() for instance in instances))
             raise failure
         self.signature = signatures[0]
+        self.generative = instances[0].generative
         return [_Worker(instance, target.version) for instance in instances]
 
     def _activate(self, workers: list[_Worker]) -> None:
         for worker in workers:
             worker.task = asyncio.create_task(self._serve(worker), name=f"serve-{self.spec.name}")
             self._workers.append(worker)
+            self._leases.add(worker)
 
     def _active_workers(self) -> list[_Worker]:
         return [worker for worker in self._workers if not worker.retiring]
@@ -141,6 +169,7 @@ class LocalEndpoint(Endpoint):
         """Stop feeding ``workers``; each finishes its current batch, then unloads."""
         for worker in workers:
             worker.retiring = True
+            self._leases.remove(worker)
             if worker.idle and worker.task is not None:
                 worker.task.cancel()  # next_batch is cancel-safe: no request is lost
         for worker in workers:

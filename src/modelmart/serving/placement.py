@@ -8,11 +8,13 @@ backend implements the same two classes without touching the gateway or the runt
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from modelmart.errors import InvalidRequest
 from modelmart.runtimes.base import LoadRequest
+from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
 from modelmart.types import Batch, RuntimeName, Signature
 
 
@@ -65,14 +67,21 @@ BatchObserver = Callable[[str, int, float], None]
 
 
 class Endpoint(ABC):
-    """A served deployment."""
+    """A served deployment. ``generative`` endpoints also stream text with ``generate``."""
 
     spec: EndpointSpec
     signature: Signature
+    generative: bool = False
 
     @abstractmethod
     async def predict(self, inputs: Batch) -> Prediction:
         """Run ``inputs`` (validated against ``signature``) through the model."""
+
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        """Stream the model's answer to ``request``: text deltas, then one
+        :class:`~modelmart.runtimes.generation.GenerationDone`. Leaving the iteration early
+        stops the generation. Endpoints that are not ``generative`` refuse."""
+        raise not_generative(self.spec.name)
 
     @abstractmethod
     async def apply(self, spec: EndpointSpec) -> None:
@@ -85,6 +94,14 @@ class Endpoint(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Finish what is in flight, then stop every instance."""
+
+
+def not_generative(name: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"deployment {name!r} serves a model that does not generate text; chat completions "
+        "need a chat model, such as the catalogue's smollm2-135m-instruct",
+        details={"param": "model"},
+    )
 
 
 class Placement(ABC):

@@ -1,12 +1,15 @@
 """The loop that runs inside a worker process: load one runtime, then answer batches.
 
-Messages on the pipe are tuples. Parent → worker: ``("predict", batch)`` or ``("stop", None)``.
-Worker → parent: ``("ready", signature)``, ``("ok", outputs)`` or ``("error", error_dict)``.
-Errors travel as the JSON error body so the parent can re-raise the same class.
+Messages on the pipe are tuples. Parent → worker: ``("predict", batch)``, ``("generate",
+request)`` (its exchange is described in :mod:`modelmart.serving.streaming`) or ``("stop",
+None)``. Worker → parent: ``("ready", (signature, generative))``, ``("ok", outputs)`` or
+``("error", error_dict)``. Errors travel as the JSON error body so the parent can re-raise the
+same class.
 """
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -14,6 +17,8 @@ from typing import Any
 
 from modelmart.errors import InferenceError, ModelMartError
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.runtimes.generation import GenerationEvent, GenerationRequest, TextGenerator
+from modelmart.serving.streaming import generate_here
 from modelmart.types import Batch, RuntimeName
 
 
@@ -36,6 +41,23 @@ def run_batch(runtime: Runtime, batch: Batch) -> tuple[str, Any]:
         return "error", error_payload(exc)
 
 
+def generate_in_worker(conn: Connection, runtime: Runtime, request: GenerationRequest) -> None:
+    """Send each event of one generation, stop early on a cancel, always end the exchange."""
+    cancelled = threading.Event()
+
+    def send(event: GenerationEvent) -> None:
+        conn.send(("event", event))
+        if conn.poll(0) and conn.recv()[0] == "cancel":  # nothing else arrives meanwhile
+            cancelled.set()
+
+    try:
+        generate_here(runtime, request, send, cancelled)
+    except Exception as exc:  # a model may raise anything; it must fail only this request
+        conn.send(("error", error_payload(exc)))
+        return
+    conn.send(("end", None))
+
+
 def worker_main(
     conn: Connection,
     runtime_factory: Callable[[RuntimeName], Runtime],
@@ -49,7 +71,7 @@ def worker_main(
     except Exception as exc:  # report the load failure instead of dying silently
         conn.send(("error", error_payload(exc)))
         return
-    conn.send(("ready", runtime.signature))
+    conn.send(("ready", (runtime.signature, isinstance(runtime, TextGenerator))))
     while True:
         try:
             kind, payload = conn.recv()
@@ -57,5 +79,9 @@ def worker_main(
             break
         if kind == "stop":
             break
-        conn.send(run_batch(runtime, payload))
+        if kind == "generate":
+            generate_in_worker(conn, runtime, payload)
+        elif kind == "predict":
+            conn.send(run_batch(runtime, payload))
+        # else a cancel that came after its generation had ended: nothing left to stop
     runtime.unload()

@@ -23,16 +23,20 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "modelmart_sqlite_immediate"
 
 
-def create_engine_for(url: str) -> Engine:
+def create_engine_for(url: str, *, sqlite_fsync: bool = True) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
     SQLite connections use WAL (readers never block the writer), enforce foreign keys and wait
     up to 30 s for a lock instead of failing at once; SQLAlchemy, not the sqlite3 module,
     emits BEGIN so that every statement of a transaction, SELECTs included, is inside it.
+    Without ``sqlite_fsync`` (``synchronous=NORMAL``) a commit survives the process being
+    killed, not the machine losing power, and costs no disk flush.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _configure_sqlite_connection)
+        if not sqlite_fsync:
+            event.listen(engine, "connect", _skip_fsync)
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     if url.startswith("postgresql"):
@@ -59,6 +63,14 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _skip_fsync(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
 

@@ -36,6 +36,7 @@ class DeploymentRecord:
     max_delay_ms: float = 0.0
     timeout_s: float | None = None
     isolation: Isolation = "process"
+    owner: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -71,6 +72,7 @@ _SPEC_FIELDS = (
     "max_delay_ms",
     "timeout_s",
     "isolation",
+    "owner",
 )
 
 
@@ -86,6 +88,7 @@ def _record_of(row: DeploymentRow) -> DeploymentRecord:
         max_delay_ms=row.max_delay_ms,
         timeout_s=row.timeout_s,
         isolation=isolation,
+        owner=row.owner,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -141,5 +142,228 @@ class DeploymentRow(Base):
     max_delay_ms: Mapped[float] = mapped_column(Float)
     timeout_s: Mapped[float | None] = mapped_column(Float)
     isolation: Mapped[str] = mapped_column(String(16))
+    # The organisation that made it; "" for deployments made with authentication off.
+    owner: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class DatasetVersionRow(Base):
+    """One immutable, content-addressed version of a named dataset."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    file_format: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    target: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    # The organisation that uploaded it; "" for built-in samples and auth-off uploads.
+    owner: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class JobRow(Base):
+    """A training job: its spec, where it stands and, once it succeeded, what it produced."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (CheckConstraint(f"state IN {JOB_STATES!r}", name="state"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    dataset_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    dataset_version: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(64), default="")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class JobEventRow(Base):
+    """One progress report of a job (an epoch's losses and metrics), in arrival order."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    total_epochs: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    validation_loss: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column()
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+# --- Accounts and billing -------------------------------------------------------------------
+# Money and unit quantities are stored as decimal strings: SQLite has no exact decimal type, and
+# a bill must add up to the cent on both databases.
+
+MONEY_LENGTH = 40
+
+
+class OrganizationRow(Base):
+    """A customer (or the operator running the platform). ``plan`` names a :class:`PlanRow`."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    plan: Mapped[str] = mapped_column(String(64))
+    is_operator: Mapped[bool] = mapped_column(default=False)
+    data_sharing_consent: Mapped[bool] = mapped_column(default=False)
+    monthly_budget: Mapped[str | None] = mapped_column(String(MONEY_LENGTH))
+    budget_action: Mapped[str] = mapped_column(String(16), default="stop")
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("org_id", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    email: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class ApiKeyRow(Base):
+    """An API key: only its public prefix and the SHA-256 of its secret are kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    models: Mapped[list[str] | None] = mapped_column(JSON)
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class PlanRow(Base):
+    __tablename__ = "plans"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    monthly_fee: Mapped[str] = mapped_column(String(MONEY_LENGTH))
+    included_units: Mapped[dict[str, Any]] = mapped_column()
+    monthly_quota: Mapped[dict[str, Any]] = mapped_column()
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    units_per_minute: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class PriceRow(Base):
+    """The price of ``per`` units of ``unit`` on ``model_name`` (``*``: any model)."""
+
+    __tablename__ = "prices"
+    __table_args__ = (UniqueConstraint("model_name", "unit"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    unit: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[str] = mapped_column(String(MONEY_LENGTH))
+    per: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    publisher_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+
+
+class PublicationRow(Base):
+    """A model its owner has published to another organisation."""
+
+    __tablename__ = "publications"
+
+    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class UsageRow(Base):
+    """One served request: written exactly once, before the response's last byte leaves.
+
+    With an idempotency key the response itself is kept, so a retry gets it back unbilled.
+    """
+
+    __tablename__ = "usage_records"
+    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    units: Mapped[dict[str, Any]] = mapped_column()
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_type: Mapped[str | None] = mapped_column(String(128))
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class InvoiceRow(Base):
+    """A finalised invoice: immutable once written (the ORM guard below refuses updates)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("org_id", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    currency: Mapped[str] = mapped_column(String(3))
+    document: Mapped[dict[str, Any]] = mapped_column()
+    total: Mapped[str] = mapped_column(String(MONEY_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    org_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]] = mapped_column()
+    address: Mapped[str] = mapped_column(String(64))
+
+
+@event.listens_for(InvoiceRow, "before_update")
+def _refuse_invoice_update(_mapper: Mapper[Any], _connection: Any, target: InvoiceRow) -> None:
+    raise ModelMartError(f"invoice {target.id} is final; invoices are never changed")
+
+
+class RetainedInputRow(Base):
+    """An input an organisation on the data-sharing plan consented to share, PII removed."""
+
+    __tablename__ = "retained_inputs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    texts: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

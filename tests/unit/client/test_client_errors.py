@@ -45,13 +45,13 @@ def test_subclasses_are_caught_by_their_parents(mm, server: FakeServer):
 
 
 def test_an_unknown_code_keeps_the_code_and_status(mm, server: FakeServer):
-    server.fail("GET", f"{MODELS}/iris", 429, "rate_limited", "slow down")
+    server.fail("GET", f"{MODELS}/iris", 418, "teapot", "short and stout")
 
-    with pytest.raises(ModelMartError, match="slow down") as caught:
+    with pytest.raises(ModelMartError, match="short and stout") as caught:
         mm.get_model("iris")
 
     assert type(caught.value) is ModelMartError
-    assert caught.value.details == {"hint": "x", "code": "rate_limited", "status": 429}
+    assert caught.value.details == {"hint": "x", "code": "teapot", "status": 418}
 
 
 @pytest.mark.parametrize(

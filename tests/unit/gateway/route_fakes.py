@@ -160,6 +160,9 @@ def app_with(endpoints: dict[str, FakeEndpoint]) -> FastAPI:
         deployments=cast(Any, None),
         router=router,
         metrics=cast(Any, None),
+        accounts=cast(Any, None),
+        billing=cast(Any, None),
+        audit=cast(Any, None),
     )
     return app
 

@@ -28,11 +28,12 @@ async def deploy(
 
 @router.get("")
 async def list_deployments(services: ServicesDep) -> dict[str, list[DeploymentView]]:
-    return {"deployments": services.deployments.list()}
+    return {"deployments": services.deployments.visible()}
 
 
 @router.get("/{name}")
 async def get_deployment(name: str, services: ServicesDep) -> DeploymentView:
+    services.deployments.check_access(name)
     return services.deployments.view(name)
 
 
@@ -41,6 +42,7 @@ async def update_deployment(
     name: str, body: DeploymentUpdate, services: ServicesDep
 ) -> DeploymentView:
     """Scale, retune batching or move to another version without dropping requests."""
+    services.deployments.check_manage(name)
     view = await services.deployments.update(name, body)
     settle_heap()
     return view
@@ -49,5 +51,6 @@ async def update_deployment(
 @router.delete("/{name}", status_code=204)
 async def undeploy(name: str, services: ServicesDep) -> Response:
     """Stop routing to the deployment, finish queued requests, then unload it."""
+    services.deployments.check_manage(name)
     await services.deployments.undeploy(name)
     return Response(status_code=204)

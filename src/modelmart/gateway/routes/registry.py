@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from modelmart.errors import ValidationFailed
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
+from modelmart.gateway.tenancy import new_owner, owned_model, visible_model, visible_models
+from modelmart.gateway.uploads import parse_metadata, spool
 from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
 from modelmart.types import Task
 
@@ -39,37 +37,19 @@ class AliasTarget(BaseModel):
 
 @router.post("/models", status_code=201)
 def create_model(body: CreateModel, services: ServicesDep) -> ModelInfo:
-    return services.registry.create_model(body.name, body.task, body.description, body.owner)
+    return services.registry.create_model(
+        body.name, body.task, body.description, new_owner(body.owner)
+    )
 
 
 @router.get("/models")
 def list_models(services: ServicesDep) -> dict[str, list[ModelInfo]]:
-    return {"models": services.registry.list_models()}
+    return {"models": visible_models(services.registry.list_models())}
 
 
 @router.get("/models/{name}")
 def get_model(name: str, services: ServicesDep) -> ModelInfo:
-    return services.registry.get_model(name)
-
-
-def _parse_metadata(raw: str) -> VersionMetadata:
-    try:
-        return VersionMetadata.model_validate_json(raw or "{}")
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise ValidationFailed(
-            "the metadata field is not valid: " + "; ".join(problems),
-            details={"problems": problems},
-        ) from exc
-
-
-def _spool(source: BinaryIO, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=directory, delete=False, prefix="upload-") as target:
-        shutil.copyfileobj(source, target, length=1024 * 1024)
-    return Path(target.name)
+    return visible_model(services.registry, name)
 
 
 @router.post("/models/{name}/versions", status_code=201)
@@ -80,8 +60,11 @@ async def push_version(
     metadata: Annotated[str, Form(description="VersionMetadata as JSON")] = "{}",
 ) -> VersionInfo:
     """Register a new immutable version of ``name`` from an uploaded artifact."""
-    meta = _parse_metadata(metadata)
-    upload = await asyncio.to_thread(_spool, artifact.file, services.settings.data_dir / "tmp")
+    meta = parse_metadata(metadata, VersionMetadata)
+    await asyncio.to_thread(owned_model, services.registry, name)
+    upload = await asyncio.to_thread(
+        spool, artifact.file, services.settings.data_dir / "tmp", "upload-"
+    )
     try:
         info = await asyncio.to_thread(
             services.registry.register_version,
@@ -102,12 +85,14 @@ async def push_version(
 
 @router.get("/models/{name}/versions")
 def list_versions(name: str, services: ServicesDep) -> dict[str, list[VersionInfo]]:
+    visible_model(services.registry, name)
     return {"versions": services.registry.list_versions(name)}
 
 
 @router.get("/models/{name}/versions/{ref}")
 def get_version(name: str, ref: str, services: ServicesDep) -> VersionInfo:
     """``ref`` is a version number or an alias such as ``production``."""
+    visible_model(services.registry, name)
     return services.registry.get_version(name, int(ref) if ref.isdigit() else ref)
 
 
@@ -115,6 +100,7 @@ def get_version(name: str, ref: str, services: ServicesDep) -> VersionInfo:
 async def set_alias(name: str, alias: str, body: AliasTarget, services: ServicesDep) -> AliasInfo:
     """Point ``alias`` at a version; deployments that follow the alias swap to it (new
     instances load first, so no request fails) before this returns."""
+    await asyncio.to_thread(owned_model, services.registry, name)
     await asyncio.to_thread(services.registry.set_alias, name, alias, body.version)
     await services.deployments.alias_moved(name, alias)
     return AliasInfo(model=name, alias=alias, version=body.version)
@@ -122,5 +108,6 @@ async def set_alias(name: str, alias: str, body: AliasTarget, services: Services
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=204)
 def delete_alias(name: str, alias: str, services: ServicesDep) -> Response:
+    owned_model(services.registry, name)
     services.registry.delete_alias(name, alias)
     return Response(status_code=204)

@@ -3,22 +3,25 @@
 Every task reads ``{"model": <deployment, the task's default when omitted>, "input": str |
 list[str]}`` and answers ``{"model", "version", "results": [one per input], "usage": {"items",
 "characters"[, "tokens"]}}``. A task is an entry in :data:`TASKS`: its default model, the kind
-of model that can do it, and a function from the model's outputs to results. Adding one
-(entities, translation, ...) is a new function and a new entry; nothing else changes.
+of model that can do it, and a function from the model's outputs to results. Adding one is a
+new function and a new entry; a task with options of its own (entities' ``redact``,
+translation's ``source`` and ``target``) also names its request class
+(:mod:`modelmart.gateway.task_requests`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
+from modelmart.gateway.task_requests import EntitiesRequest, TaskRequest, TranslationRequest
 from modelmart.gateway.text_models import TextModelKind, as_text, read_texts, text_usage
 from modelmart.gateway.usage import report_usage
 from modelmart.types import Batch
@@ -29,16 +32,6 @@ Results = Callable[[Batch], list[dict[str, Any]]]
 """The model's outputs for n texts -> n result objects."""
 
 
-class TaskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str | None = Field(
-        default=None, min_length=1, description="a deployment name; the task's default if omitted"
-    )
-    # Any items: read_texts() refuses non-text with a clearer message than validation would.
-    input: str | list[Any] = Field(description="a text or a list of texts")
-
-
 @dataclass(frozen=True)
 class TaskRoute:
     summary: str
@@ -46,6 +39,8 @@ class TaskRoute:
     kind: TextModelKind
     results: Results
     example: str
+    request: type[TaskRequest] = TaskRequest
+    example_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def sentiment_results(outputs: Batch) -> list[dict[str, Any]]:
@@ -70,6 +65,18 @@ def language_results(outputs: Batch) -> list[dict[str, Any]]:
     ]
 
 
+def entity_results(outputs: Batch) -> list[dict[str, Any]]:
+    """Each text's entities (type, offsets, text, score) and the text with them redacted."""
+    return [
+        {"entities": orjson.loads(as_text(entities)), "redacted": as_text(redacted)}
+        for entities, redacted in zip(outputs["entities"], outputs["redacted"], strict=True)
+    ]
+
+
+def translation_results(outputs: Batch) -> list[dict[str, Any]]:
+    return [{"translation": as_text(text)} for text in outputs["translation"]]
+
+
 TASKS: dict[str, TaskRoute] = {
     "sentiment": TaskRoute(
         summary="Sentiment of each text: positive, neutral or negative, with scores",
@@ -85,14 +92,32 @@ TASKS: dict[str, TaskRoute] = {
         results=language_results,
         example="Ceci n'est pas une pipe.",
     ),
+    "entities": TaskRoute(
+        summary="Named entities and personal data in each text, with offsets; optionally redacted",
+        default_model="pii-detector",
+        kind=TextModelKind("entity detection", ("entities", "redacted"), ("pii-detector",)),
+        results=entity_results,
+        example="Call Maria Lopez at 415-555-0199 or maria@example.com.",
+        request=EntitiesRequest,
+        example_options={"redact": True},
+    ),
+    "translation": TaskRoute(
+        summary="Each text translated from the source language to the target language",
+        default_model="apertium-en-es",
+        kind=TextModelKind("translation", ("translation",), ("apertium-en-es", "apertium-es-en")),
+        results=translation_results,
+        example="The house is small but the garden is beautiful.",
+        request=TranslationRequest,
+        example_options={"source": "en", "target": "es"},
+    ),
 }
 
 
 def _handler(task: TaskRoute) -> Callable[..., Coroutine[Any, Any, Response]]:
     async def run_task(body: TaskRequest, request: Request, services: ServicesDep) -> Response:
         texts = read_texts(body.input)
-        name = body.model or task.default_model
-        endpoint = task.kind.endpoint(services.router, name)
+        endpoint = task.kind.endpoint(services.router, body.deployment(task.default_model))
+        body.check(endpoint)
         prediction = await endpoint.predict(task.kind.batch(endpoint.signature, texts))
         usage = text_usage(texts, prediction.outputs)
         report_usage(request, prediction.model, prediction.version, usage)
@@ -100,16 +125,18 @@ def _handler(task: TaskRoute) -> Callable[..., Coroutine[Any, Any, Response]]:
             {
                 "model": prediction.model,
                 "version": prediction.version,
-                "results": task.results(prediction.outputs),
+                "results": body.present(task.results(prediction.outputs)),
                 "usage": usage,
             }
         )
 
+    # FastAPI reads the body's model from the annotation: each task's own request class.
+    run_task.__annotations__["body"] = task.request
     return run_task
 
 
 def _request_example(task: TaskRoute) -> dict[str, Any]:
-    example = {"model": task.default_model, "input": [task.example]}
+    example = {"model": task.default_model, "input": [task.example], **task.example_options}
     return {"requestBody": {"content": {"application/json": {"example": example}}}}
 
 

@@ -1,0 +1,107 @@
+"""What the accounts API returns: plain pydantic views of the rows, never secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelmart.accounts.roles import Role
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class OrganizationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(pattern=SLUG_PATTERN, description="lower-case letters, digits and '-'")
+    name: str = Field(min_length=1, max_length=128)
+    plan: str = Field(default="free", min_length=1)
+    data_sharing_consent: bool = False
+    owner_email: str | None = Field(
+        default=None,
+        pattern=EMAIL_PATTERN,
+        description="first member, as owner; their key is returned once",
+    )
+
+
+class OrganizationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str | None = None
+    data_sharing_consent: bool | None = None
+    monthly_budget: str | None = Field(
+        default=None, description="spend limit per month as a decimal string, '' to remove"
+    )
+    budget_action: str | None = Field(default=None, pattern=r"^(stop|alert)$")
+
+
+class OrganizationView(BaseModel):
+    id: int
+    slug: str
+    name: str
+    plan: str
+    is_operator: bool
+    data_sharing_consent: bool
+    monthly_budget: str | None
+    budget_action: str
+    created_at: datetime
+
+
+class MemberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(pattern=EMAIL_PATTERN)
+    role: Role = Role.DEVELOPER
+
+
+class MemberView(BaseModel):
+    id: int
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    role: Role = Role.INFERENCE
+    models: list[str] | None = Field(
+        default=None, description="models this key may use; all the organisation's if omitted"
+    )
+    expires_in_days: int | None = Field(default=None, gt=0, le=3650)
+    requests_per_minute: int | None = Field(
+        default=None, gt=0, description="this key's own limit, below the plan's"
+    )
+
+
+class KeyView(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    role: Role
+    models: list[str] | None
+    requests_per_minute: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedKey(KeyView):
+    """Returned once, when a key is made or rotated: the only time ``key`` is shown."""
+
+    key: str
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    org_id: int | None
+    key_id: int | None
+    action: str
+    target: str
+    details: dict[str, Any]
+    address: str

@@ -1,0 +1,45 @@
+"""Prices per model and unit: ``amount`` for every ``per`` units (e.g. 0.02 USD per 1000
+tokens). A model without its own price for a unit uses the ``*`` price; none means free."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from modelmart.billing.plans import UNITS
+
+ANY_MODEL = "*"
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=1, description="a model name, or '*' for every model")
+    unit: str = Field(description=f"one of {', '.join(UNITS)}")
+    amount: Decimal = Field(ge=0)
+    per: int = Field(default=1, gt=0, description="the number of units the amount buys")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    publisher: str | None = Field(
+        default=None, description="the organisation paid for this model's use, if not the operator"
+    )
+
+    @field_serializer("amount")
+    def _amount(self, value: Decimal) -> str:
+        return str(value)
+
+    def cost(self, units: Decimal) -> Decimal:
+        return self.amount * units / self.per
+
+
+class PriceBook:
+    """Prices looked up by (model, unit), exact model first."""
+
+    def __init__(self, prices: list[Price]) -> None:
+        self._prices = {(price.model, price.unit): price for price in prices}
+
+    def price(self, model: str, unit: str) -> Price | None:
+        return self._prices.get((model, unit)) or self._prices.get((ANY_MODEL, unit))
+
+    def prices(self) -> list[Price]:
+        return sorted(self._prices.values(), key=lambda price: (price.model, price.unit))

@@ -1,0 +1,107 @@
+"""Account and billing commands: ``keys``, ``usage`` and ``invoice``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from modelmart.accounts.roles import Role
+from modelmart.accounts.views import CreatedKey, KeyView
+from modelmart.cli import output
+from modelmart.cli.session import client
+
+keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
+
+
+def _keys_table(keys: list[KeyView]) -> Table:
+    table = Table("id", "name", "prefix", "role", "models", "expires", "revoked")
+    for key in keys:
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.prefix,
+            key.role.value,
+            ", ".join(key.models) if key.models is not None else "all",
+            key.expires_at.isoformat() if key.expires_at else "never",
+            key.revoked_at.isoformat() if key.revoked_at else "",
+        )
+    return table
+
+
+def _created_table(key: CreatedKey) -> Table:
+    table = Table("key (shown once: store it now)", "id", "role")
+    table.add_row(key.key, str(key.id), key.role.value)
+    return table
+
+
+@keys_app.command("list")
+def list_keys(ctx: typer.Context, org: str) -> None:
+    """List ORG's keys by prefix (secrets are never shown again)."""
+    with client(ctx) as mm:
+        output.show(ctx, mm.list_keys(org), _keys_table)
+
+
+@keys_app.command("create")
+def create_key(
+    ctx: typer.Context,
+    org: str,
+    name: str,
+    role: Annotated[Role, typer.Option(help="What the key may do.")] = Role.INFERENCE,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Limit the key to this model (repeatable).")
+    ] = None,
+    expires_in_days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
+) -> None:
+    """Create a key for ORG called NAME; its secret is printed this once."""
+    with client(ctx) as mm:
+        created = mm.create_key(org, name, role=role, models=model, expires_in_days=expires_in_days)
+    output.show(ctx, created, _created_table)
+
+
+@keys_app.command("rotate")
+def rotate_key(ctx: typer.Context, org: str, key_id: int) -> None:
+    """Replace key KEY_ID's secret; the old secret stops working at once."""
+    with client(ctx) as mm:
+        output.show(ctx, mm.rotate_key(org, key_id), _created_table)
+
+
+@keys_app.command("revoke")
+def revoke_key(ctx: typer.Context, org: str, key_id: int) -> None:
+    """Revoke key KEY_ID of ORG."""
+    with client(ctx) as mm:
+        output.show(ctx, [mm.revoke_key(org, key_id)], _keys_table)
+
+
+def _usage_table(rows: list[dict[str, Any]]) -> Table:
+    group = next((key for key in ("day", "model", "key") if rows and key in rows[0]), "group")
+    table = Table(group, "unit", "quantity")
+    for row in rows:
+        table.add_row(str(row.get(group, "")), row["unit"], row["quantity"])
+    return table
+
+
+def usage(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="Group by day, model or key.")] = "day",
+    org: Annotated[str | None, typer.Option(help="Organisation (operators only).")] = None,
+) -> None:
+    """This month's usage, summed by day, model or key."""
+    with client(ctx) as mm:
+        output.show(ctx, mm.usage(by, org), _usage_table)
+
+
+def invoice(
+    ctx: typer.Context,
+    org: str,
+    period: Annotated[str, typer.Argument(help="The month, like 2026-11.")],
+    format: Annotated[str, typer.Option(help="json, csv or html.")] = "json",
+) -> None:
+    """ORG's invoice for PERIOD: final if closed, else the running draft."""
+    with client(ctx) as mm:
+        document = mm.invoice(org, period, format)
+    if format == "json":
+        output.print_json(document)
+    else:
+        typer.echo(document, nl=False)

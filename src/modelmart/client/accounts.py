@@ -1,0 +1,71 @@
+"""Flows for accounts and billing: keys, usage and invoices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelmart.accounts.roles import Role
+from modelmart.accounts.views import CreatedKey, KeyCreate, KeyView
+from modelmart.client.core import (
+    Call,
+    Flow,
+    load_json,
+    parse,
+    parse_list,
+    raise_for_error,
+    segment,
+    validated,
+)
+
+
+def whoami() -> Flow[dict[str, Any]]:
+    response = yield Call("GET", "/v1/me")
+    data: dict[str, Any] = load_json(response)
+    return data
+
+
+def create_key(
+    org: str, name: str, role: Role | str, models: list[str] | None, expires_in_days: int | None
+) -> Flow[CreatedKey]:
+    body = validated(
+        KeyCreate, "key", name=name, role=role, models=models, expires_in_days=expires_in_days
+    )
+    response = yield Call(
+        "POST", f"/v1/orgs/{segment(org)}/keys", json=body.model_dump(mode="json")
+    )
+    return parse(response, CreatedKey)
+
+
+def list_keys(org: str) -> Flow[list[KeyView]]:
+    response = yield Call("GET", f"/v1/orgs/{segment(org)}/keys")
+    return parse_list(response, "keys", KeyView)
+
+
+def revoke_key(org: str, key_id: int) -> Flow[KeyView]:
+    response = yield Call("DELETE", f"/v1/orgs/{segment(org)}/keys/{key_id}")
+    return parse(response, KeyView)
+
+
+def rotate_key(org: str, key_id: int) -> Flow[CreatedKey]:
+    response = yield Call("POST", f"/v1/orgs/{segment(org)}/keys/{key_id}:rotate")
+    return parse(response, CreatedKey)
+
+
+def usage(group_by: str, organisation: str | None) -> Flow[list[dict[str, Any]]]:
+    params = {"group_by": group_by}
+    if organisation:
+        params["organisation"] = organisation
+    response = yield Call("GET", "/v1/usage", params=params)
+    rows: list[dict[str, Any]] = load_json(response)["usage"]
+    return rows
+
+
+def invoice(org: str, period: str, format: str) -> Flow[Any]:
+    """The invoice as a dict (``json``) or as text (``csv``, ``html``)."""
+    response = yield Call(
+        "GET", f"/v1/orgs/{segment(org)}/invoices/{segment(period)}", params={"format": format}
+    )
+    if format == "json":
+        return load_json(response)
+    raise_for_error(response)
+    return response.text

@@ -1,0 +1,36 @@
+"""First start: the operator organisation and its owner key, printed once (never a default
+password). Set ``MODELMART_BOOTSTRAP_API_KEY`` to choose the key instead (automation)."""
+
+from __future__ import annotations
+
+import sys
+
+from modelmart.accounts.principal import OPERATOR_SLUG
+from modelmart.accounts.roles import Role
+from modelmart.accounts.service import AccountService
+from modelmart.accounts.views import KeyCreate, OrganizationCreate
+from modelmart.config import Settings
+
+
+def bootstrap_operator(accounts: AccountService, settings: Settings) -> str | None:
+    """Make the operator organisation when there is none; the new key, if one was made."""
+    if accounts.has_organisations():
+        return None
+    accounts.create_organisation(
+        OrganizationCreate(slug=OPERATOR_SLUG, name="Operator", plan="pay-as-you-go"),
+        is_operator=True,
+    )
+    chosen = settings.bootstrap_api_key
+    created = accounts.create_key(
+        OPERATOR_SLUG,
+        KeyCreate(name="bootstrap", role=Role.OWNER),
+        raw=chosen.get_secret_value() if chosen else None,
+    )
+    if chosen is None:
+        print(
+            "ModelMart: the operator's owner API key (shown once; keep it, create others "
+            f"with it):\n\n    {created.key}\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    return created.key

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelmart.accounts.principal import Principal
+from modelmart.accounts.roles import Role
+from modelmart.accounts.service import AccountService
+from modelmart.accounts.views import KeyCreate, OrganizationCreate, OrganizationUpdate
+from modelmart.billing.ledger import UsageEntry
+from modelmart.billing.limits import RateLimits
+from modelmart.billing.plans import Plan, PlanKind
+from modelmart.billing.prices import Price
+from modelmart.billing.service import Billing
+from modelmart.errors import QuotaExceeded, RateLimited
+
+
+@pytest.fixture
+def billing(sessions: sessionmaker[Session]) -> Billing:
+    service = Billing(sessions)
+    service.start()
+    return service
+
+
+def _principal(sessions: sessionmaker[Session], plan: str, budget: str | None = None) -> Principal:
+    accounts = AccountService(sessions)
+    accounts.create_organisation(OrganizationCreate(slug="acme", name="Acme", plan=plan))
+    if budget is not None:
+        accounts.update_organisation("acme", OrganizationUpdate(monthly_budget=budget))
+    key = accounts.create_key("acme", KeyCreate(name="app"))
+    return accounts.authenticate(key.key)
+
+
+def _entry(principal: Principal, tokens: int) -> UsageEntry:
+    return UsageEntry(
+        "r", principal.org_id, principal.key_id, "chat", 1, {"requests": 1, "tokens": tokens}, 1.0
+    )
+
+
+async def test_a_spend_budget_stops_requests_once_reached(
+    sessions: sessionmaker[Session], billing: Billing
+) -> None:
+    billing.put_price(Price(model="chat", unit="tokens", amount=Decimal("1.00"), per=1000), None)
+    principal = _principal(sessions, "pay-as-you-go", budget="2.50")
+    for _ in range(3):
+        await billing.admit(principal)
+        await billing.settle(principal, _entry(principal, 1000))
+    with pytest.raises(QuotaExceeded, match=r"spend budget of 2\.50 USD is reached"):
+        await billing.admit(principal)
+    await billing.close()
+
+
+async def test_the_default_free_plan_has_a_monthly_request_quota(
+    sessions: sessionmaker[Session], billing: Billing
+) -> None:
+    billing.put_plan(Plan(name="free", kind=PlanKind.FREE, monthly_quota={"requests": Decimal(2)}))
+    principal = _principal(sessions, "free")
+    for _ in range(2):
+        await billing.admit(principal)
+        await billing.settle(principal, _entry(principal, 5))
+    with pytest.raises(QuotaExceeded, match="monthly quota of 2 requests"):
+        await billing.admit(principal)
+    # A restarted server counts the month from the ledger, not from zero.
+    restarted = Billing(sessions)
+    restarted.start()
+    with pytest.raises(QuotaExceeded):
+        await restarted.admit(principal)
+    await billing.close()
+    await restarted.close()
+
+
+async def test_unit_windows_refuse_once_spent() -> None:
+    limits = RateLimits()
+    await limits.check_units("org1", {"tokens": 100})
+    await limits.charge_units("org1", {"tokens": 100}, {"tokens": 150})
+    with pytest.raises(RateLimited, match="100 tokens per minute") as refused:
+        await limits.check_units("org1", {"tokens": 100})
+    assert 1 <= refused.value.retry_after_s <= 60
+    assert Role.OWNER.may_grant(Role.VIEWER)
+
+
+async def test_a_key_with_its_own_limit_is_stopped_before_its_organisation(
+    sessions: sessionmaker[Session], billing: Billing
+) -> None:
+    accounts = AccountService(sessions)
+    accounts.create_organisation(OrganizationCreate(slug="acme", name="Acme"))
+    slow = accounts.create_key("acme", KeyCreate(name="slow", requests_per_minute=1))
+    fast = accounts.create_key("acme", KeyCreate(name="fast"))
+    await billing.admit(accounts.authenticate(slow.key))
+    with pytest.raises(RateLimited, match="1 requests per minute reached for this API key"):
+        await billing.admit(accounts.authenticate(slow.key))
+    await billing.admit(accounts.authenticate(fast.key))
+    await billing.close()
