@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
@@ -23,11 +24,16 @@ class Org:
     slug: str
     key: str
 
-    def client(self, server: LiveServer) -> httpx.Client:
+    def client(self, server: HasUrl) -> httpx.Client:
         return client_for(server, self.key)
 
 
-def client_for(server: LiveServer, key: str) -> httpx.Client:
+class HasUrl(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+def client_for(server: HasUrl, key: str) -> httpx.Client:
     headers = {"Authorization": f"Bearer {key}"}
     return httpx.Client(base_url=server.url, headers=headers, timeout=60)
 

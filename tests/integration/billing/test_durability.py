@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,10 +23,8 @@ from tests.integration.billing.conftest import (
     OPERATOR_KEY,
     client_for,
     make_org,
-    secure_settings,
     serve_iris,
 )
-from tests.integration.servers import live_server
 
 BIN = Path(sys.executable).parent
 
@@ -70,33 +69,46 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def test_rate_limits_hold_across_two_servers_sharing_redis(
+def test_rate_limits_hold_across_two_server_processes_sharing_redis(
     tmp_path: Path, redis_url: str, iris_file: Path
 ) -> None:
-    settings = secure_settings(tmp_path / "data", redis_url=redis_url)
-    with live_server(settings) as first, live_server(settings) as second:
-        with client_for(first, OPERATOR_KEY) as operator:
+    data_dir, ports = tmp_path / "data", (_free_port(), _free_port())
+    first = _serve(data_dir, ports[0], redis_url)
+    second = None
+    try:
+        one, two = _Url(f"http://127.0.0.1:{ports[0]}"), _Url(f"http://127.0.0.1:{ports[1]}")
+        with client_for(one, OPERATOR_KEY) as operator:
             body = {"name": "shared", "kind": "pay-as-you-go", "requests_per_minute": 4}
             assert operator.put("/v1/plans/shared", json=body).status_code == 200
             org = make_org(operator, "twin", plan="shared")
-        with org.client(first) as one, org.client(second) as two:
-            serve_iris(one, "twin-iris", iris_file)
-            # The second server deploys the same model under its own placement.
-            assert (
-                two.post(
-                    "/v1/deployments", json={"model": "twin-iris", "isolation": "thread"}
-                ).status_code
-                == 201
-            )
-            codes = []
-            for index in range(6):
-                client = one if index % 2 == 0 else two
-                codes.append(client.post("/v1/models/twin-iris:predict", json=IRIS_ROW).status_code)
-    assert codes == [200, 200, 200, 200, 429, 429]
+        with client_for(one, org.key) as client:
+            serve_iris(client, "twin-iris", iris_file)
+        # The second process shares the database, so it restores the deployment itself.
+        second = _serve(data_dir, ports[1], redis_url)
+        _wait_ready(two, org.key, "twin-iris")
+        codes = []
+        for index in range(6):
+            with client_for(one if index % 2 == 0 else two, org.key) as caller:
+                codes.append(caller.post("/v1/models/twin-iris:predict", json=IRIS_ROW).status_code)
+        assert codes == [200, 200, 200, 200, 429, 429]
+    finally:
+        for server in (first, second):
+            if server is not None:
+                server.kill()
+                server.wait(timeout=30)
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _wait_ready(url: _Url, key: str, deployment: str) -> None:
+    with client_for(url, key) as client:
+        deadline = time.monotonic() + 120
+        while client.get(f"/v1/deployments/{deployment}").json().get("state") != "ready":
+            assert time.monotonic() < deadline, f"{deployment} did not become ready"
+            time.sleep(0.1)
+
+
+def _serve(data_dir: Path, port: int, redis_url: str = "") -> subprocess.Popen[bytes]:
     env = {
+        "MODELMART_REDIS_URL": redis_url,
         **os.environ,
         "MODELMART_AUTH_ENABLED": "true",
         "MODELMART_BOOTSTRAP_API_KEY": OPERATOR_KEY,
@@ -117,9 +129,9 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     pytest.fail("modelmart serve did not start within 60 s")
 
 
+@dataclass(frozen=True)
 class _Url:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    url: str
 
 
 def test_sigkill_during_a_metered_burst_loses_and_doubles_nothing(
@@ -129,16 +141,16 @@ def test_sigkill_during_a_metered_burst_loses_and_doubles_nothing(
     server = _serve(data_dir, port)
     url = _Url(f"http://127.0.0.1:{port}")
     try:
-        with client_for(url, OPERATOR_KEY) as operator:  # type: ignore[arg-type]
+        with client_for(url, OPERATOR_KEY) as operator:
             org = make_org(operator, "burst")
-        with client_for(url, org.key) as client:  # type: ignore[arg-type]
+        with client_for(url, org.key) as client:
             serve_iris(client, "burst-iris", iris_file)
         keys = [uuid.uuid4().hex for _ in range(300)]
         served: list[str] = []
 
         def call(key: str) -> int:
             try:
-                with client_for(url, org.key) as caller:  # type: ignore[arg-type]
+                with client_for(url, org.key) as caller:
                     response = caller.post(
                         "/v1/models/burst-iris:predict",
                         json=IRIS_ROW,
@@ -162,11 +174,8 @@ def test_sigkill_during_a_metered_burst_loses_and_doubles_nothing(
         assert 0 < served_before < len(keys), "the kill should land mid-burst"
 
         server = _serve(data_dir, port)
-        with client_for(url, org.key) as client:  # type: ignore[arg-type]
-            deadline = time.monotonic() + 60
-            while client.get("/v1/deployments/burst-iris").json().get("state") != "ready":
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        _wait_ready(url, org.key, "burst-iris")
+        with client_for(url, org.key) as client:
             # Clients retry what failed, with the same keys: nothing is billed twice.
             retried = [
                 call(key) for key, code in zip(keys, first_round, strict=True) if code != 200
