@@ -34,6 +34,8 @@ from modelmart.gateway.usage import reported_usage
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 )
+# The console's static files hold no data: the page calls the API with the user's own key.
+CONSOLE_PATH = "/console"
 _OPENAI_PREFIXES = ("/v1/embeddings", "/v1/chat/", "/v1/completions", "/v1/audio/")
 _INFERENCE_PREFIXES = (*_OPENAI_PREFIXES, "/v1/tasks/")
 _DEPLOY_PREFIXES = ("/v1/registry", "/v1/deployments", "/v1/datasets", "/v1/jobs", "/v1/train")
@@ -53,6 +55,11 @@ def operation_for(method: str, path: str) -> Operation:
     return Operation.ADMIN
 
 
+def is_public_path(path: str) -> bool:
+    """Health checks, the API docs and the console's files need no key."""
+    return path in PUBLIC_PATHS or path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
+
+
 def is_openai_path(path: str) -> bool:
     return path.startswith(_OPENAI_PREFIXES) or (path.startswith("/v1/models") and ":" not in path)
 
@@ -68,7 +75,7 @@ class AccessControl:
         services: Services = scope["app"].state.services
         path: str = scope["path"]
         set_principal(None)
-        if not services.settings.auth_enabled or path in PUBLIC_PATHS:
+        if not services.settings.auth_enabled or is_public_path(path):
             await self.app(scope, receive, send)
             return
         try:

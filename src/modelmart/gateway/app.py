@@ -28,6 +28,7 @@ from modelmart.gateway.routes import (
     audio_tasks,
     catalog,
     chat,
+    console,
     datasets,
     deployments,
     health,
@@ -122,7 +123,8 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
     # openai's routes answer failures in OpenAI's error shape (their route class); the rest in
     # ModelMart's, through install_error_handlers.
     modules = (health, registry, deployments, inference, openai, chat, tasks, vision, catalog, v2)
-    for module in (*modules, audio, audio_tasks, datasets, jobs, accounts, billing_routes):
+    other_modules = (audio, audio_tasks, datasets, jobs, accounts, billing_routes, console)
+    for module in (*modules, *other_modules):
         app.include_router(module.router)
     app.add_middleware(
         BodySizeLimit,
