@@ -1,9 +1,11 @@
 """The web console in a real browser against a real server: sign in, deploy a catalogue
-model, call it in the playground, upload a dataset and train on it, create and revoke a key,
-and see usage move. Screenshots of each page are kept as artifacts."""
+model, call it in the playground, upload a dataset, train on it, deploy the trained model and
+call it, create and revoke a key, and see usage move. Screenshots of each page are kept as
+artifacts."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -184,6 +186,21 @@ def test_console_walkthrough(page: Page, server: LiveServer, tmp_path: Path) -> 
     expect(report.locator("body")).to_contain_text("accuracy")
     shoot(page, "07-report")
 
+    page.get_by_label("Isolation").select_option("thread")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    trained = page.get_by_role("row").filter(has_text="flowers-logistic")
+    expect(trained.locator(".badge", has_text="ready")).to_be_visible()
+    trained.get_by_role("link", name="Try it").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^flowers-logistic · "))).to_be_visible()
+    page.get_by_label("Instances (JSON list, one row per example)").fill("[[5.1, 3.5, 1.4, 0.2]]")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator(".output .billed")).to_have_text("items: 1, requests: 1")
+    [answer] = json.loads(page.locator(".output pre.predictions").inner_text())
+    assert answer["label"] == "0"  # the first iris row is a setosa, class 0 in the CSV
+    assert max(answer["probabilities"]) == answer["probabilities"][0]
+    expect(page.locator(".output")).to_contain_text('mm.predict("flowers-logistic"')
+    shoot(page, "07-playground-trained")
+
     page.goto(f"{server.url}/console/#/keys")
     page.get_by_label("Name").fill("web-app")
     page.get_by_role("button", name="Create key").click()
@@ -204,6 +221,9 @@ def test_console_walkthrough(page: Page, server: LiveServer, tmp_path: Path) -> 
     page.goto(f"{server.url}/console/#/usage")
     page.get_by_label("Group").select_option("model")
     expect(page.locator("table").first).to_contain_text("vader-sentiment")
+    by_model = page.locator("table").first.get_by_role("row")
+    billed = by_model.filter(has_text="flowers-logistic").filter(has_text="items")
+    expect(billed.get_by_role("cell").last).to_have_text("1")
     expect(page.get_by_text("No usage this month yet")).to_have_count(0)
     shoot(page, "09-usage")
 
@@ -214,8 +234,11 @@ def test_console_walkthrough(page: Page, server: LiveServer, tmp_path: Path) -> 
     shoot(page, "10-audit")
 
     page.goto(f"{server.url}/console/#/deployments")
-    page.get_by_role("button", name="Undeploy").click()
-    page.get_by_role("button", name="Confirm: undeploy").click()
+    for name in ("flowers-logistic", "vader-sentiment"):
+        row = page.get_by_role("row").filter(has_text=name)
+        row.get_by_role("button", name="Undeploy").click()
+        row.get_by_role("button", name="Confirm: undeploy").click()
+        expect(page.get_by_role("row").filter(has_text=name)).to_have_count(0)
     expect(page.get_by_text("Nothing is deployed")).to_be_visible()
 
 

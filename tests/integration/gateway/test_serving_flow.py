@@ -39,6 +39,7 @@ def test_v1_json_prediction(http: httpx.Client, iris_deployed: str) -> None:
     body = response.json()
     assert body["version"] == 1
     assert [p["label"] for p in body["predictions"]] == [0, 2]
+    assert body["usage"] == {"items": 2}
     assert np.isclose(sum(body["predictions"][0]["probabilities"]), 1.0)
     assert response.headers["x-request-id"]
 

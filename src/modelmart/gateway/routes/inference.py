@@ -50,5 +50,6 @@ async def predict(name: str, request: Request, services: ServicesDep) -> Respons
     endpoint = services.router.get(name)
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
     prediction = await endpoint.predict(conform_batch(endpoint.signature, batch))
-    report_usage(request, prediction.model, prediction.version, {"items": batch_rows(batch)})
-    return FastJSONResponse(v1.encode_response(prediction))
+    usage = {"items": batch_rows(batch)}
+    report_usage(request, prediction.model, prediction.version, usage)
+    return FastJSONResponse({**v1.encode_response(prediction), "usage": usage})

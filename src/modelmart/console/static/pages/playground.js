@@ -256,10 +256,22 @@ function predictTask(deployment) {
     const path = `/v1/models/${deployment.name}:predict`;
     const body = { instances };
     const { data, ms } = await timed(path, { method: "POST", json: body });
-    const shown = h("pre", { class: "code" }, JSON.stringify(data.predictions, null, 2));
+    const shown = h("div", {}, h("pre", { class: "code predictions" }, JSON.stringify(data.predictions, null, 2)),
+      await billedLine(deployment.model));
     shown.answer = data;
     return callReport(ms, data.usage, path, body, shown);
   });
+}
+
+/** What the ledger has billed for a model this month, read back after a call: the plain
+ * predict answer carries no usage object, so this is how its cost shows up in the playground. */
+async function billedLine(model) {
+  const query = new URLSearchParams({ group_by: "model" });
+  if (session.org) query.set("organisation", session.org);
+  const rows = (await api(`/v1/usage?${query}`)).usage.filter((r) => r.model === model);
+  const units = rows.map((r) => `${r.unit}: ${number(r.quantity)}`).join(", ");
+  return h("p", { class: "meta" }, h("strong", {}, `Billed for ${model} this month `),
+    h("span", { class: "billed" }, units || "nothing yet"));
 }
 
 function formFor(deployment, task) {
