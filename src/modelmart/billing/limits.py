@@ -9,6 +9,7 @@ with Redis it is a shared hash.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from abc import ABC, abstractmethod
@@ -99,12 +100,12 @@ class MonthlyUsage(ABC):
     async def add(self, org_id: int, month: str, units: Mapping[str, Decimal]) -> None: ...
 
 
-Seed = Callable[[int, str], "Mapping[str, Decimal]"]
-"""Reads an organisation's month from the ledger (run in a thread)."""
+MonthSeed = Callable[[int, str], Mapping[str, Decimal]]
+"""Reads an organisation's month from the ledger (run in a thread): where counts start."""
 
 
 class MemoryMonthlyUsage(MonthlyUsage):
-    def __init__(self, seed: Callable[[int, str], Mapping[str, Decimal]]) -> None:
+    def __init__(self, seed: MonthSeed) -> None:
         self._seed = seed
         self._totals: dict[tuple[int, str], defaultdict[str, Decimal]] = {}
 
@@ -119,8 +120,6 @@ class MemoryMonthlyUsage(MonthlyUsage):
     async def _month(self, org_id: int, month: str) -> defaultdict[str, Decimal]:
         totals = self._totals.get((org_id, month))
         if totals is None:
-            import asyncio
-
             seeded = await asyncio.to_thread(self._seed, org_id, month)
             totals = self._totals.setdefault((org_id, month), defaultdict(Decimal, seeded))
         return totals
@@ -129,7 +128,7 @@ class MemoryMonthlyUsage(MonthlyUsage):
 class RedisMonthlyUsage(MonthlyUsage):
     """A Redis hash per organisation and month, shared by every server process."""
 
-    def __init__(self, redis_url: str, seed: Callable[[int, str], Mapping[str, Decimal]]) -> None:
+    def __init__(self, redis_url: str, seed: MonthSeed) -> None:
         import redis.asyncio as aioredis
 
         self._redis = aioredis.from_url(redis_url)
@@ -159,10 +158,12 @@ class RedisMonthlyUsage(MonthlyUsage):
             await pipe.execute()
 
     async def _seed_once(self, org_id: int, month: str) -> None:
-        import asyncio
-
         seeded = await asyncio.to_thread(self._seed, org_id, month)
         key = self._key(org_id, month)
         # HSETNX on a marker: of several processes seeding at once, one writes the totals.
         if await self._redis.hsetnx(key, "_seeded", "1") and seeded:
-            await self._redis.hset(key, mapping={u: str(a) for u, a in seeded.items()})
+            # Added, not set: another process may already have counted a request on top.
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for unit, amount in seeded.items():
+                    pipe.hincrbyfloat(key, unit, float(amount))
+                await pipe.execute()
