@@ -28,6 +28,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "METERING.md"
 OPERATOR_KEY = "mm_0123456789ab_benchmark-operator-key"
 CONNECTIONS = (1, 64)
+FINDINGS = "## Findings"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -134,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             servers = {"off": (off, ()), "on": (on, (f"Authorization: Bearer {key}",))}
             runs = measure(servers, bodies, args.duration, args.repetitions)
     text = render(runs, args.duration)
-    args.output.write_text(text, encoding="utf-8")
+    findings = ""
+    if args.output.is_file():  # hand-written findings below the marker survive a rerun
+        previous = args.output.read_text(encoding="utf-8")
+        findings = previous[previous.find(FINDINGS) :] if FINDINGS in previous else ""
+    args.output.write_text(text + ("\n" + findings if findings else ""), encoding="utf-8")
     print(text)
     return 0
 
