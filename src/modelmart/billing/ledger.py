@@ -59,8 +59,13 @@ class _Pending:
 
 
 class Ledger:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, inline: bool = False) -> None:
+        """``inline`` writes each group on the event loop itself: right for a local SQLite
+        file without fsync, where a commit is a short local write and a thread would cost
+        more in GIL hand-offs than the write; a networked or flushing database keeps the
+        writer thread, so the loop never waits on it."""
         self._sessions = sessions
+        self._inline = inline
         self._pending = _Pending()
         self._writer: asyncio.Task[None] | None = None
         # One thread: batches commit in order, and SQLite sees a single writer. It keeps one
@@ -79,17 +84,25 @@ class Ledger:
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
+        if self._inline:
+            self._disconnect()
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
         self._executor.shutdown(wait=True)
 
     async def _write_pending(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending.entries:
+            if self._inline:
+                await asyncio.sleep(0)  # requests finishing in this loop turn join the group
             batch = self._pending.entries[:MAX_BATCH]
             del self._pending.entries[:MAX_BATCH]
             entries = [entry for entry, _ in batch]
             try:
-                errors = await loop.run_in_executor(self._executor, self._write, entries)
+                if self._inline:
+                    errors = self._write(entries)
+                else:
+                    errors = await loop.run_in_executor(self._executor, self._write, entries)
             except Exception as exc:  # the database is down: every waiting request fails
                 logger.exception("usage ledger write failed for %d records", len(batch))
                 errors = [exc] * len(batch)

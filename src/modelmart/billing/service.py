@@ -66,9 +66,11 @@ class Billing:
         sessions: sessionmaker[Session],
         redis_url: str = "",
         ledger_sessions: sessionmaker[Session] | None = None,
+        *,
+        ledger_inline: bool = False,
     ) -> None:
         self._sessions = sessions
-        self.ledger = Ledger(ledger_sessions or sessions)
+        self.ledger = Ledger(ledger_sessions or sessions, inline=ledger_inline)
         self.rates = RateLimits(redis_url)
         self.monthly: MonthlyUsage = (
             RedisMonthlyUsage(redis_url, self._month_from_ledger)

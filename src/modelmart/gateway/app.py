@@ -87,7 +87,12 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
         ledger_engine = create_engine_for(
             settings.resolved_database_url, sqlite_fsync=settings.ledger_fsync
         )
-        billing = Billing(sessions, settings.redis_url, session_factory(ledger_engine))
+        billing = Billing(
+            sessions,
+            settings.redis_url,
+            session_factory(ledger_engine),
+            ledger_inline=ledger_engine.dialect.name == "sqlite" and not settings.ledger_fsync,
+        )
         await asyncio.to_thread(billing.start)
         await asyncio.to_thread(bootstrap_operator, accounts, settings)
         router.guard = manager.check_access

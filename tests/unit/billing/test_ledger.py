@@ -27,10 +27,11 @@ def _entry(org_id: int, index: int, key: str | None = None) -> UsageEntry:
     )
 
 
+@pytest.mark.parametrize("inline", [False, True], ids=["writer-thread", "inline"])
 async def test_concurrent_records_are_all_written_in_few_commits(
-    sessions: sessionmaker[Session], org_id: int
+    sessions: sessionmaker[Session], org_id: int, inline: bool
 ) -> None:
-    ledger = Ledger(sessions)
+    ledger = Ledger(sessions, inline=inline)
     await asyncio.gather(*(ledger.record(_entry(org_id, i)) for i in range(200)))
     await ledger.close()
     assert ledger.count(org_id) == 200
