@@ -62,9 +62,13 @@ def visible_dataset(info: DatasetInfo) -> DatasetInfo:
     return info
 
 
-def visible_job(info: JobInfo) -> JobInfo:
+def can_see_job(info: JobInfo) -> bool:
     """Jobs are their organisation's alone (the operator sees every one)."""
     principal = current_principal()
-    if principal is not None and not principal.is_operator and info.owner != principal.org_slug:
+    return principal is None or principal.is_operator or info.owner == principal.org_slug
+
+
+def visible_job(info: JobInfo) -> JobInfo:
+    if not can_see_job(info):
         raise JobNotFound(f"job {info.id!r} does not exist; GET /v1/jobs lists yours")
     return info

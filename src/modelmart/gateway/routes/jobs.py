@@ -14,9 +14,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from modelmart.datasets.views import DatasetInfo
-from modelmart.errors import ModelMartError, ModelNotFound
+from modelmart.errors import ModelNotFound
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.tenancy import (
+    can_see_job,
     new_owner,
     owned_model,
     visible_dataset,
@@ -39,14 +40,6 @@ def submit_job(body: SubmitJob, training: TrainingDep, services: ServicesDep) ->
     """Queue a training job. The spec is completed and checked against the dataset first:
     a bad family, hyperparameter or column is refused here, not in the worker."""
     return training.jobs.submit(body, new_owner(""), _check_submission(services))
-
-
-def can_see_job(job: JobInfo) -> bool:
-    try:
-        visible_job(job)
-    except ModelMartError:
-        return False
-    return True
 
 
 def _check_submission(services: Services) -> Callable[[DatasetInfo, str], None]:
