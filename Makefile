@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF
 
-.PHONY: serve test lint typecheck unit bench install clean
+.PHONY: serve test lint typecheck unit bench bench-compare bench-check install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# ModelMart beside FastAPI, LitServe, BentoML and Ray Serve (each in its own virtualenv under
+# bench/.venvs, built on first use): about 40 minutes; writes bench/RESULTS.md.
+bench-compare: $(STAMP)
+	$(BIN)/python bench/compare.py
+
+# The short version: ratios to the peers and to the ceiling against bench/COMPARE.json.
+bench-check: $(STAMP)
+	$(BIN)/python bench/compare.py --check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage

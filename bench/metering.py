@@ -39,13 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def customer_key(server: Server) -> str:
-    """A pay-as-you-go customer with a price on iris and a generous per-minute limit."""
+def customer_key(server: Server, model: str = workload.IRIS) -> str:
+    """A pay-as-you-go customer with a price on ``model`` and a generous per-minute limit."""
     headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as operator:
         plan = {"name": "bench", "kind": "pay-as-you-go", "requests_per_minute": 10_000_000}
         operator.put("/v1/plans/bench", json=plan).raise_for_status()
-        price = {"model": workload.IRIS, "unit": "requests", "amount": "0.0001"}
+        price = {"model": model, "unit": "requests", "amount": "0.0001"}
         operator.put("/v1/prices", json=price).raise_for_status()
         body = {"slug": "bench", "name": "Bench", "plan": "bench", "owner_email": "b@bench.io"}
         created = operator.post("/v1/orgs", json=body)

@@ -37,6 +37,11 @@ class Scenario:
     deployment: str
     bodies: Path
     connections: int
+    path: str | None = None  # the URL path; ModelMart's :predict route of ``deployment`` if None
+
+    @property
+    def url_path(self) -> str:
+        return self.path or f"/v1/models/{self.deployment}:predict"
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def run_wrk(
         f"--timeout={_REQUEST_TIMEOUT_S}s",
         "--latency",
         f"--script={SCRIPT}",
-        f"{url}/v1/models/{scenario.deployment}:predict",
+        f"{url}{scenario.url_path}",
         "--",
         str(scenario.bodies),
     ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -41,6 +43,25 @@ class _Worker:
 
 
 InstanceFactory = Callable[[ServedVersion, Isolation], Instance]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def share_of_cores(target: ServedVersion, instances: int) -> ServedVersion:
+    """``target`` with a ``threads`` parameter of this machine's cores divided among the
+    deployment's ``instances``, unless its version sets one. Each runtime otherwise sizes its
+    thread pool to the whole machine, and two instances of a model on two cores would run four
+    spinning threads that wait for each other at every layer."""
+    if "threads" in target.load.parameters:
+        return target
+    share = max(1, usable_cores() // max(1, instances))
+    parameters = {**target.load.parameters, "threads": share}
+    return dataclasses.replace(target, load=dataclasses.replace(target.load, parameters=parameters))
 
 
 def new_instance(target: ServedVersion, isolation: Isolation) -> Instance:
@@ -138,7 +159,8 @@ class LocalEndpoint(Endpoint):
         self, target: ServedVersion, count: int, spec: EndpointSpec | None = None
     ) -> list[_Worker]:
         spec = spec or self.spec
-        instances = [self._new_instance(target, spec.isolation) for _ in range(count)]
+        shared = share_of_cores(target, spec.instances)
+        instances = [self._new_instance(shared, spec.isolation) for _ in range(count)]
         self._starting += count
         try:
             results = await asyncio.gather(

@@ -1,9 +1,11 @@
 import asyncio
+import os
 
 import numpy as np
 import pytest
 
 from modelmart.errors import BadModelOutput, InferenceError, InferenceTimeout, WorkerCrashed
+from modelmart.serving import local
 from modelmart.serving.local import LocalPlacement
 from modelmart.serving.placement import EndpointSpec, Isolation
 
@@ -113,3 +115,17 @@ async def test_process_worker_reports_model_errors_with_their_class() -> None:
     with pytest.raises(InferenceError, match="ZeroDivisionError"):
         await endpoint.predict(rows(RAISE))
     await endpoint.close()
+
+
+def test_instances_share_the_cores_unless_the_version_sets_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(local, "usable_cores", lambda: 4)
+    assert local.share_of_cores(served(), 2).load.parameters["threads"] == 2
+    assert local.share_of_cores(served(), 3).load.parameters["threads"] == 1
+    assert local.share_of_cores(served(), 8).load.parameters["threads"] == 1
+    assert local.share_of_cores(served(threads=3), 2).load.parameters["threads"] == 3
+
+
+def test_the_cores_are_those_this_process_may_use() -> None:
+    assert 1 <= local.usable_cores() <= (os.cpu_count() or 1)
