@@ -20,6 +20,7 @@ Peer environments are built on first use (bench/peers/venvs.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -61,7 +62,7 @@ class Plan:
 
 FULL = Plan(5, 10, 30, 3, 4.0, quiet_wait_s=900)
 QUICK = Plan(2, 4, 12, 1, 1.5, quiet_wait_s=60)
-CEILING_BATCHES = (1, 8, 16, 32)
+CEILING_BATCHES = (1, 2, 4, 8, 16, 32)
 
 
 @dataclass
@@ -96,6 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workloads", nargs="+", default=[w.key for w in suite.WORKLOADS])
     parser.add_argument("--engines", nargs="+", default=list(engines.LABELS))
+    parser.add_argument(
+        "--loads", nargs="+", type=int, help="only these connection / stream counts"
+    )
     parser.add_argument("--results", type=Path, help="Markdown file to update")
     parser.add_argument("--out", type=Path, help="folder for the raw results (JSON)")
     return parser.parse_args(argv)
@@ -247,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(temporary)
         files = peer_files.prepare(folder / "files")
         for workload in suite.by_key(args.workloads):
+            if args.loads:
+                kept = tuple(load for load in workload.connections if load in args.loads)
+                workload = dataclasses.replace(workload, connections=kept or workload.connections)
             results.append(
                 run_workload(workload, chosen, files, folder / workload.key, plan, meter)
             )

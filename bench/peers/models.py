@@ -368,8 +368,10 @@ class ChatModel:
     def __init__(self, files: Path, threads: int) -> None:
         import llama_cpp
 
+        # n_ctx=0: the context the model was trained with (8,192 tokens), as ModelMart's
+        # catalogue entry serves it, so every engine holds a KV cache of the same size.
         self.llm = llama_cpp.Llama(
-            model_path=str(files / "smollm2.gguf"), n_ctx=2048, n_threads=threads, verbose=False
+            model_path=str(files / "smollm2.gguf"), n_ctx=0, n_threads=threads, verbose=False
         )
         self.lock = threading.Lock()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from modelmart.errors import BadModelOutput
+from modelmart.serving.sizing import BatchSizer
 from modelmart.types import Batch
 
 
@@ -89,11 +90,24 @@ class Batcher:
     """The queue of one deployment."""
 
     def __init__(self, max_batch_size: int, max_delay_s: float) -> None:
-        self.max_batch_size = max_batch_size
+        self.sizer = BatchSizer(max_batch_size)
         self.max_delay_s = max_delay_s
         self._queue: deque[PendingRequest] = deque()
         self._arrived = asyncio.Event()
         self._running = 0  # batches taken by instances and not yet finished
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.sizer.limit
+
+    @max_batch_size.setter
+    def max_batch_size(self, value: int) -> None:
+        if value != self.sizer.limit:
+            self.sizer.limit = value
+
+    def observe(self, rows: int, seconds: float) -> None:
+        """A batch of ``rows`` ran in ``seconds``: what the sizer learns the best cap from."""
+        self.sizer.observe(rows, seconds)
 
     @property
     def queue_depth(self) -> int:
@@ -133,11 +147,11 @@ class Batcher:
 
     def _worth_waiting(self) -> bool:
         others_busy = self._running > 0
-        return self.max_delay_s > 0 and others_busy and self._queued_rows() < self.max_batch_size
+        return self.max_delay_s > 0 and others_busy and self._queued_rows() < self.sizer.cap
 
     async def _wait_for_more(self) -> None:
         deadline = time.perf_counter() + self.max_delay_s
-        while self._queued_rows() < self.max_batch_size:
+        while self._queued_rows() < self.sizer.cap:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return
@@ -156,11 +170,12 @@ class Batcher:
         first = self._queue.popleft()
         taken, rows, key = [first], first.size, _shape_key(first.inputs)
         skipped: list[PendingRequest] = []
-        while self._queue and rows < self.max_batch_size:
+        cap = self.sizer.cap
+        while self._queue and rows < cap:
             candidate = self._queue.popleft()
             if candidate.future.done():  # its caller gave up; drop it
                 continue
-            if _shape_key(candidate.inputs) != key or rows + candidate.size > self.max_batch_size:
+            if _shape_key(candidate.inputs) != key or rows + candidate.size > cap:
                 skipped.append(candidate)
                 continue
             taken.append(candidate)

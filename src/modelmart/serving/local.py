@@ -221,6 +221,7 @@ class LocalEndpoint(Endpoint):
             gathered.fail(InferenceError(f"serving the batch failed: {exc!r}"))
         else:
             gathered.deliver(outputs, worker.version)
+            self._batcher.observe(gathered.size, time.perf_counter() - started)
         if self._observer is not None:
             self._observer(self.spec.name, gathered.size, time.perf_counter() - started)
 
