@@ -6,29 +6,52 @@ them in turn (interleaved, so a slow minute of the machine hits both), at 1 conn
 latency and 64 for throughput. The metered server bills every request to a pay-as-you-go
 organisation with a price and a (never reached) per-minute limit, so every check runs.
 Results go to ``bench/METERING.md``.
+
+``--in-process`` measures the metered path alone, without HTTP, wrk or a model: the access
+middleware around a route that answers at once, called directly with many requests in flight,
+its CPU time per request with metering off and on (a figure that a busy machine moves far
+less than wrk's throughput).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import workload
 from live_server import Server, running_server
+from starlette.requests import Request
 from wrk_load import Scenario, WrkRun, run_wrk
 
 from modelmart import Client
+from modelmart.accounts.service import AccountService
+from modelmart.accounts.views import KeyCreate, OrganizationCreate
+from modelmart.billing.plans import Plan, PlanKind
+from modelmart.billing.prices import Price
+from modelmart.billing.service import Billing
+from modelmart.gateway.access import AccessControl
+from modelmart.gateway.usage import report_usage
+from modelmart.store.db import create_engine_for, migrate, session_factory
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "METERING.md"
 OPERATOR_KEY = "mm_0123456789ab_benchmark-operator-key"
 CONNECTIONS = (1, 64)
 FINDINGS = "## Findings"
+IN_PROCESS_CONCURRENCY = (1, 32)  # 32: the model's batches under 64 connections
+ANSWER = b'{"predictions":[{"label":0,"probabilities":[0.9,0.05,0.05]}]}'
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="time the metered path alone (CPU µs per request), without servers or wrk",
+    )
+    parser.add_argument("--rounds", type=int, default=400, help="--in-process rounds")
     return parser.parse_args(argv)
 
 
@@ -115,8 +144,96 @@ def render(runs: dict[tuple[str, int], list[WrkRun]], duration_s: float) -> str:
     return "\n".join(lines)
 
 
+async def answered(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A route that serves at once and reports its usage, as the inference routes do."""
+    await receive()
+    report_usage(Request(scope), workload.IRIS, 1, {"items": 1})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(ANSWER))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+
+def metered_app(folder: Path) -> tuple[SimpleNamespace, Billing, str]:
+    """The app state AccessControl reads, as ``modelmart serve`` builds it (an inline ledger
+    on a SQLite file without fsync), with the customer of :func:`customer_key`."""
+    url = f"sqlite:///{folder / 'modelmart.db'}"
+    engine = create_engine_for(url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    ledger = session_factory(create_engine_for(url, sqlite_fsync=False))
+    billing = Billing(sessions, "", ledger, ledger_inline=True)
+    billing.start()
+    accounts = AccountService(sessions)
+    billing.put_plan(
+        Plan(name="bench", kind=PlanKind.PAY_AS_YOU_GO, requests_per_minute=10_000_000)
+    )
+    billing.put_price(Price(model=workload.IRIS, unit="requests", amount=Decimal("0.0001")), None)
+    accounts.create_organisation(OrganizationCreate(slug="bench", name="Bench", plan="bench"))
+    key = accounts.create_key("bench", KeyCreate(name="bench")).key
+    services = SimpleNamespace(
+        settings=SimpleNamespace(auth_enabled=True), accounts=accounts, billing=billing
+    )
+    return SimpleNamespace(state=SimpleNamespace(services=services)), billing, key
+
+
+async def cpu_us_per_request(
+    app: ASGIApp, state: SimpleNamespace, key: str, inflight: int
+) -> float:
+    """CPU time per request of ``inflight`` requests served concurrently."""
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {key}".encode()),
+    ]
+    request = {"type": "http.request", "body": b'{"instances":[[5.1,3.5,1.4,0.2]]}'}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def one(index: int) -> None:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": f"/v1/models/{workload.IRIS}:predict",
+            "headers": headers,
+            "app": state,
+            "state": {"request_id": f"{index:032x}"},
+        }
+        await app(scope, receive, send)
+
+    started = time.process_time()
+    await asyncio.gather(*(one(index) for index in range(inflight)))
+    return (time.process_time() - started) / inflight * 1e6
+
+
+async def measure_in_process(rounds: int) -> str:
+    """Off and on interleaved, ``rounds`` times per concurrency; the median of each."""
+    with tempfile.TemporaryDirectory(prefix="modelmart-metering-") as scratch:
+        state, billing, key = metered_app(Path(scratch))
+        apps: dict[str, ASGIApp] = {"off": answered, "on": AccessControl(answered)}
+        lines = [
+            "| Requests in flight | off: CPU µs/request | on: CPU µs/request | metering µs |",
+            "|---:|---:|---:|---:|",
+        ]
+        for inflight in IN_PROCESS_CONCURRENCY:
+            times: dict[str, list[float]] = {name: [] for name in apps}
+            for _ in range(rounds):
+                for name, app in apps.items():
+                    times[name].append(await cpu_us_per_request(app, state, key, inflight))
+            off, on = (statistics.median(times[name]) for name in ("off", "on"))
+            lines.append(f"| {inflight} | {off:.1f} | {on:.1f} | {on - off:.1f} |")
+        await billing.close()
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.in_process:
+        print(asyncio.run(measure_in_process(args.rounds)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="modelmart-metering-") as scratch:
         folder = Path(scratch)
         iris = workload.train_iris(folder / "iris.skops")

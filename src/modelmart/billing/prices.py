@@ -3,6 +3,7 @@ tokens). A model without its own price for a unit uses the ``*`` price; none mea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from modelmart.billing.plans import UNITS
 
 ANY_MODEL = "*"
+_LIST_COSTS_KEPT = 1024
 
 
 class Price(BaseModel):
@@ -33,13 +35,33 @@ class Price(BaseModel):
 
 
 class PriceBook:
-    """Prices looked up by (model, unit), exact model first."""
+    """Prices looked up by (model, unit), exact model first. A book is replaced, never
+    changed, when a price changes, so what it computes from its prices can be kept."""
 
     def __init__(self, prices: list[Price]) -> None:
         self._prices = {(price.model, price.unit): price for price in prices}
+        self._list_costs: dict[tuple[str, tuple[tuple[str, Decimal], ...]], Decimal] = {}
 
     def price(self, model: str, unit: str) -> Price | None:
         return self._prices.get((model, unit)) or self._prices.get((ANY_MODEL, unit))
+
+    def list_cost(self, model: str, units: Mapping[str, Decimal]) -> Decimal:
+        """What ``units`` of ``model`` cost at list price, kept per distinct usage: a model's
+        requests mostly report the same units, and the decimal arithmetic is then done once."""
+        key = (model, tuple(units.items()))
+        cost = self._list_costs.get(key)
+        if cost is None:
+            if len(self._list_costs) >= _LIST_COSTS_KEPT:
+                self._list_costs.clear()
+            cost = self._list_costs[key] = sum(
+                (
+                    price.cost(amount)
+                    for unit, amount in units.items()
+                    if (price := self.price(model, unit)) is not None
+                ),
+                Decimal(0),
+            )
+        return cost
 
     def prices(self) -> list[Price]:
         return sorted(self._prices.values(), key=lambda price: (price.model, price.unit))

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -44,6 +45,7 @@ from modelmart.store.tables import (
 logger = logging.getLogger("modelmart.billing")
 
 ORG_CACHE_TTL_S = 5.0
+_EXACT_UNITS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class Billing:
             else MemoryMonthlyUsage(self._month_from_ledger)
         )
         self._terms: dict[int, OrgTerms] = {}
+        self._terms_loading: dict[int, asyncio.Future[OrgTerms]] = {}
+        self._terms_generation = 0  # bumped by forget_terms: a load begun before is not kept
+        self._month = _MonthClock()
+        self._exact_units: dict[tuple[tuple[str, float], ...], dict[str, Decimal]] = {}
         self._prices = PriceBook([])
         self.retention = Retention(sessions)
         self._alerted: set[tuple[int, str]] = set()
@@ -110,9 +116,10 @@ class Billing:
                 f'/v1/orgs/{terms.slug} {{"data_sharing_consent": true}} or choose another plan'
             )
         key_limit = terms.key_requests_per_minute.get(principal.key_id)
-        await self.rates.admit("key", str(principal.key_id), key_limit)
-        await self.rates.admit("org", str(principal.org_id), plan.requests_per_minute)
-        await self.rates.check_units(str(principal.org_id), plan.units_per_minute)
+        await self.rates.admit("key", principal.key_id, key_limit)
+        await self.rates.admit("org", principal.org_id, plan.requests_per_minute)
+        if plan.units_per_minute:
+            await self.rates.check_units(principal.org_id, plan.units_per_minute)
         if plan.monthly_quota or terms.monthly_budget is not None:
             await self._check_month(principal.org_id, terms)
         return terms
@@ -121,21 +128,35 @@ class Billing:
         """Write ``entry`` durably, then count it towards limits, quotas and budget."""
         await self.ledger.record(entry)
         terms = await self._org_terms(principal.org_id)
-        month = str(Period.of(datetime.now(UTC)))
-        units = {unit: quantity(amount) for unit, amount in entry.units.items()}
-        before = await self.monthly.get(principal.org_id, month)
-        units[SPEND] = self._cost(entry.model, units, before, terms.plan)
+        month = self._month.current()[1]
+        units = self._exact(entry.units)
+        plan = terms.plan
+        # What was used before matters only to a plan with included units.
+        before = await self.monthly.get(principal.org_id, month) if plan.included_units else {}
+        units[SPEND] = self._cost(entry.model, units, before, plan)
         await self.monthly.add(principal.org_id, month, units)
-        await self.rates.charge_units(
-            str(principal.org_id), terms.plan.units_per_minute, entry.units
-        )
+        if terms.plan.units_per_minute:
+            await self.rates.charge_units(
+                principal.org_id, terms.plan.units_per_minute, entry.units
+            )
+
+    def _exact(self, units: Mapping[str, float]) -> dict[str, Decimal]:
+        """``units`` as exact decimals. A model's requests mostly report the same units, and
+        converting each float through its text on every request costs more than counting it."""
+        key = tuple(units.items())
+        exact = self._exact_units.get(key)
+        if exact is None:
+            if len(self._exact_units) >= _EXACT_UNITS_KEPT:
+                self._exact_units.clear()
+            exact = self._exact_units[key] = {unit: quantity(amount) for unit, amount in key}
+        return dict(exact)
 
     async def _check_month(self, org_id: int, terms: OrgTerms) -> None:
-        period = Period.of(datetime.now(UTC))
-        used = await self.monthly.get(org_id, str(period))
-        resets = period.end.isoformat()
+        period, month = self._month.current()
+        used = await self.monthly.get(org_id, month)
         for unit, limit in terms.plan.monthly_quota.items():
             if used.get(unit, ZERO) >= limit:
+                resets = period.end.isoformat()
                 raise QuotaExceeded(
                     f"the {terms.plan.name} plan's monthly quota of {limit} {unit} is used up "
                     f"({used.get(unit, ZERO)} used); it resets at {resets}, or move to a plan "
@@ -144,26 +165,32 @@ class Billing:
                 )
         budget = terms.monthly_budget
         if budget is not None and used.get(SPEND, ZERO) >= budget:
+            resets = period.end.isoformat()
             message = (
                 f"the monthly spend budget of {budget} {terms.plan.currency} is reached; it "
                 f"resets at {resets}, or raise the budget"
             )
             if terms.budget_action == "stop":
                 raise QuotaExceeded(message, details={"budget": str(budget), "resets_at": resets})
-            if (org_id, str(period)) not in self._alerted:  # once a month, not per request
-                self._alerted.add((org_id, str(period)))
+            if (org_id, month) not in self._alerted:  # once a month, not per request
+                self._alerted.add((org_id, month))
                 logger.warning("budget alert for organisation %s: %s", terms.slug, message)
 
     def _cost(
         self, model: str, units: dict[str, Decimal], before: dict[str, Decimal], plan: Plan
     ) -> Decimal:
         """List-price cost of what is beyond the plan's included units (for budgets)."""
+        if not plan.included_units:  # all of it, at the same cost for the same units
+            return self._prices.list_cost(model, units)
         cost = ZERO
         for unit, amount in units.items():
             price = self._prices.price(model, unit)
             if price is None:
                 continue
-            included = plan.included_units.get(unit, ZERO)
+            included = plan.included_units.get(unit)
+            if included is None:
+                cost += price.cost(amount)
+                continue
             used_before = before.get(unit, ZERO)
             billable = max(ZERO, used_before + amount - max(used_before, included))
             cost += price.cost(billable)
@@ -171,8 +198,24 @@ class Billing:
 
     async def _org_terms(self, org_id: int) -> OrgTerms:
         terms = self._terms.get(org_id)
-        if terms is None or time.monotonic() - terms.loaded_at > ORG_CACHE_TTL_S:
+        if terms is not None and time.monotonic() - terms.loaded_at <= ORG_CACHE_TTL_S:
+            return terms
+        loading = self._terms_loading.get(org_id)
+        if loading is None:
+            # One load per organisation at a time: when its terms expire under load, every
+            # request in flight would otherwise start its own read of the same rows.
+            loading = asyncio.ensure_future(self._reload_terms(org_id))
+            self._terms_loading[org_id] = loading
+        return await asyncio.shield(loading)  # a caller that goes away leaves the load to others
+
+    async def _reload_terms(self, org_id: int) -> OrgTerms:
+        generation = self._terms_generation
+        try:
             terms = await asyncio.to_thread(self._load_terms, org_id)
+        finally:
+            if generation == self._terms_generation:
+                self._terms_loading.pop(org_id, None)
+        if generation == self._terms_generation:
             self._terms[org_id] = terms
         return terms
 
@@ -198,10 +241,13 @@ class Billing:
 
     def forget_terms(self, org_id: int | None = None) -> None:
         """Re-read plans and budgets on the next request (after an admin changed them)."""
+        self._terms_generation += 1
         if org_id is None:
             self._terms.clear()
+            self._terms_loading.clear()
         else:
             self._terms.pop(org_id, None)
+            self._terms_loading.pop(org_id, None)
 
     def _month_from_ledger(self, org_id: int, month: str) -> dict[str, Decimal]:
         period = Period.parse(month)
@@ -364,6 +410,23 @@ class Billing:
             {"model": model, "customer": customer, "amount": str(amount)}
             for (model, customer), amount in sorted(owed.items())
         ]
+
+
+class _MonthClock:
+    """The current billing month and its name, worked out again only once it has ended
+    rather than from a fresh datetime on every request."""
+
+    def __init__(self) -> None:
+        self._period = Period.of(datetime.now(UTC))
+        self._name = str(self._period)
+        self._ends_at = self._period.end.timestamp()
+
+    def current(self) -> tuple[Period, str]:
+        if time.time() >= self._ends_at:
+            self._period = Period.of(datetime.now(UTC))
+            self._name = str(self._period)
+            self._ends_at = self._period.end.timestamp()
+        return self._period, self._name
 
 
 def _group_of(row: UsageRow, group_by: str) -> str:

@@ -78,8 +78,9 @@ class AccessControl:
         if not services.settings.auth_enabled or is_public_path(path):
             await self.app(scope, receive, send)
             return
+        raw_key, idempotency_key = _credentials(scope)
         try:
-            principal = await self._authenticate(services, scope)
+            principal = self._authenticate(services, raw_key)
             operation = operation_for(scope["method"], path)
             principal.require(operation)
             set_principal(principal)
@@ -89,7 +90,6 @@ class AccessControl:
             if operation is not Operation.INFERENCE:
                 await _audited(self.app, services, principal, scope, receive, send)
                 return
-            idempotency_key = _header(scope, b"idempotency-key")
             if idempotency_key is not None:
                 stored = await asyncio.to_thread(
                     services.billing.ledger.replay, principal.org_id, idempotency_key
@@ -107,8 +107,7 @@ class AccessControl:
         await self.app(scope, receive, meter.send)
 
     @staticmethod
-    async def _authenticate(services: Services, scope: Scope) -> Principal:
-        raw = _api_key(scope)
+    def _authenticate(services: Services, raw: str | None) -> Principal:
         if raw is None:
             raise Unauthenticated(
                 "this route needs an API key: send it as 'Authorization: Bearer <key>' "
@@ -119,6 +118,20 @@ class AccessControl:
 
 class _Meter:
     """Holds back the response's end until its usage record is durable."""
+
+    __slots__ = (
+        "_body",
+        "_headers",
+        "_idempotency_key",
+        "_principal",
+        "_request",
+        "_scope",
+        "_send",
+        "_services",
+        "_start",
+        "_started",
+        "_status",
+    )
 
     def __init__(
         self,
@@ -136,7 +149,7 @@ class _Meter:
         self._started = time.perf_counter()
         self._start: Message | None = None
         self._status = 500
-        self._media_type = ""
+        self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] | None = [] if idempotency_key else None
         self._request: list[bytes] | None = None
 
@@ -157,7 +170,7 @@ class _Meter:
         if message["type"] == "http.response.start":
             self._start = message
             self._status = message["status"]
-            self._media_type = _content_type(message)
+            self._headers = message.get("headers", [])
             return
         if message["type"] != "http.response.body":
             await self._send(message)
@@ -192,7 +205,7 @@ class _Meter:
             return  # failed requests are not billed; registry calls are not metered
         body = b"".join(self._body) if self._body is not None else None
         stored = (
-            StoredResponse(self._status, self._media_type, body)
+            StoredResponse(self._status, _content_type(self._headers), body)
             if body is not None and len(body) <= MAX_STORED_RESPONSE
             else None
         )
@@ -266,24 +279,28 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def _api_key(scope: Scope) -> str | None:
-    authorization = _header(scope, b"authorization")
+def _credentials(scope: Scope) -> tuple[str | None, str | None]:
+    """The API key and the ``Idempotency-Key``, in one pass over the request's headers (ASGI
+    servers give their names in lower case): ``Authorization: Bearer`` wins over
+    ``X-API-Key``; the first of a repeated header counts."""
+    authorization = api_key = idempotency_key = None
+    for name, value in scope["headers"]:
+        if name == b"authorization" and authorization is None:
+            authorization = value
+        elif name == b"idempotency-key" and idempotency_key is None:
+            idempotency_key = value
+        elif name == b"x-api-key" and api_key is None:
+            api_key = value
     if authorization is not None:
-        scheme, _, token = authorization.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return _header(scope, b"x-api-key")
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    else:
+        key = api_key.decode("latin-1") if api_key is not None else None
+    return key, idempotency_key.decode("latin-1") if idempotency_key is not None else None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            decoded: str = value.decode("latin-1")
-            return decoded
-    return None
-
-
-def _content_type(message: Message) -> str:
-    for key, value in message.get("headers", []):
+def _content_type(headers: list[tuple[bytes, bytes]]) -> str:
+    for key, value in headers:
         if key.lower() == b"content-type":
             return str(value.decode("latin-1"))
     return ""

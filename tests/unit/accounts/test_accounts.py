@@ -9,7 +9,7 @@ from modelmart.accounts.roles import Operation, Role
 from modelmart.accounts.service import AccountService
 from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.errors import AlreadyExists, Forbidden, Unauthenticated
-from modelmart.gateway.access import operation_for
+from modelmart.gateway.access import _credentials, operation_for
 
 
 @pytest.fixture
@@ -77,3 +77,20 @@ def test_roles_and_scopes() -> None:
 )
 def test_operation_for_classifies_routes(method: str, path: str, operation: Operation) -> None:
     assert operation_for(method, path) is operation
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"authorization", b"Bearer mm_k"), (b"idempotency-key", b"i1")], ("mm_k", "i1")),
+        ([(b"x-api-key", b"mm_x")], ("mm_x", None)),
+        ([(b"x-api-key", b"mm_x"), (b"authorization", b"bearer  mm_k ")], ("mm_k", None)),
+        ([(b"authorization", b"Basic abc"), (b"x-api-key", b"mm_x")], (None, None)),
+        ([(b"idempotency-key", b"first"), (b"idempotency-key", b"second")], (None, "first")),
+        ([], (None, None)),
+    ],
+)
+def test_credentials_are_read_in_one_pass_over_the_headers(
+    headers: list[tuple[bytes, bytes]], expected: tuple[str | None, str | None]
+) -> None:
+    assert _credentials({"headers": headers}) == expected

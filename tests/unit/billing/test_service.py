@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,11 +11,12 @@ from modelmart.accounts.principal import Principal
 from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
 from modelmart.accounts.views import KeyCreate, OrganizationCreate, OrganizationUpdate
+from modelmart.billing import limits as limits_module
 from modelmart.billing.ledger import UsageEntry
 from modelmart.billing.limits import RateLimits
 from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import Price
-from modelmart.billing.service import Billing
+from modelmart.billing.service import Billing, OrgTerms
 from modelmart.errors import QuotaExceeded, RateLimited
 
 
@@ -92,4 +95,41 @@ async def test_a_key_with_its_own_limit_is_stopped_before_its_organisation(
     with pytest.raises(RateLimited, match="1 requests per minute reached for this API key"):
         await billing.admit(accounts.authenticate(slow.key))
     await billing.admit(accounts.authenticate(fast.key))
+    await billing.close()
+
+
+async def test_a_window_counts_from_its_first_request_for_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(limits_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    limits = RateLimits()
+    await limits.admit("key", 7, 2)
+    now[0] += 30
+    await limits.admit("key", 7, 2)
+    with pytest.raises(RateLimited, match="2 requests per minute") as refused:
+        await limits.admit("key", 7, 2)
+    assert refused.value.retry_after_s == 30
+    await limits.admit("key", 8, 2)  # another key has a window of its own
+    await limits.admit("key", 7, 3)  # as has a changed limit
+    now[0] += 30  # the first window has closed
+    await limits.admit("key", 7, 2)
+
+
+async def test_requests_waiting_for_expired_terms_share_one_load(
+    sessions: sessionmaker[Session], billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    principal = _principal(sessions, "pay-as-you-go")
+    loads: list[int] = []
+    load = billing._load_terms
+
+    def counted(org_id: int) -> OrgTerms:
+        loads.append(org_id)
+        return load(org_id)
+
+    monkeypatch.setattr(billing, "_load_terms", counted)
+    await asyncio.gather(*(billing.admit(principal) for _ in range(50)))
+    billing.forget_terms(principal.org_id)  # an admin changed the plan: read it again
+    await asyncio.gather(*(billing.admit(principal) for _ in range(50)))
+    assert loads == [principal.org_id, principal.org_id]
     await billing.close()
