@@ -29,6 +29,7 @@ class Summary:
     duration_s: float
     chat_duration_s: float
     results: list  # list[compare.WorkloadResult]; untyped here to avoid an import cycle
+    chat_repetitions: int = 1
 
 
 def run_line(run: WrkRun | StreamRun) -> str:
@@ -231,7 +232,8 @@ def render(summary: Summary) -> str:
         if summary.quick
         else (
             f"{summary.repetitions} interleaved repetitions of {summary.duration_s:g} s "
-            f"({summary.chat_duration_s:g} s for chat), medians"
+            f"(chat: {summary.chat_repetitions} of {summary.chat_duration_s:g} s, each then "
+            "finishing the streams it started), medians"
         )
     )
     lines = [
