@@ -49,7 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 # ModelMart beside FastAPI, LitServe, BentoML and Ray Serve (each in its own virtualenv under
-# bench/.venvs, built on first use): about 40 minutes; writes bench/RESULTS.md.
+# bench/.venvs, built on first use): about 30 minutes; writes bench/RESULTS.md.
 bench-compare: $(STAMP)
 	$(BIN)/python bench/compare.py
 

@@ -9,7 +9,7 @@ p50/p99 latency, CPU milliseconds per request (every process of the engine), err
 engine: memory (PSS) after the load. Beside them, the in-process ceiling (the same compute,
 batched, no server) and the memory one loaded copy takes in a plain process.
 
-    .venv/bin/python bench/compare.py                 # everything, ~35 min; writes RESULTS.md
+    .venv/bin/python bench/compare.py                 # everything, ~30 min; writes RESULTS.md
     .venv/bin/python bench/compare.py --check         # the regression check: short runs,
                                                       # ratios compared with COMPARE.json
     .venv/bin/python bench/compare.py --workloads iris --engines modelmart fastapi --quick
@@ -61,7 +61,7 @@ class Plan:
     quiet_wait_s: float
 
 
-FULL = Plan(5, 10, 15, 3, 2, 4.0, quiet_wait_s=900)
+FULL = Plan(3, 8, 15, 3, 1, 3.0, quiet_wait_s=600)
 QUICK = Plan(2, 4, 10, 1, 1, 1.5, quiet_wait_s=60)
 CEILING_BATCHES = (1, 2, 4, 8, 16, 32)
 
@@ -128,6 +128,7 @@ def _start_all(
             print(f"  {engine.name} failed to start: {exc}", flush=True)
             result.failures[engine.name] = str(exc).splitlines()[0]
             continue
+        processes.wait_until_idle(running.pid)
         processes.pause(running.pid)
         started.append(running)
     return started
@@ -169,6 +170,7 @@ def _measure_cell(
         cpu = processes.cpu_seconds(running.pid) - cpu_before
         noise = cpu_use(before, meter.sample()).others
     finally:
+        processes.wait_until_idle(running.pid)
         processes.pause(running.pid)
     cell.runs.append(run)
     cell.cpu_ms_per_request.append(cpu * 1000 / max(1, _requests(run)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +73,25 @@ def pss_mb(root: int) -> float:
     return total_kb / 1024
 
 
+def wait_until_idle(root: int, below: float = 0.05, timeout_s: float = 30.0) -> bool:
+    """Wait until ``root``'s processes keep fewer than ``below`` cores busy over two windows
+    of 0.2 s in a row: the requests a load generator left behind when it stopped are done.
+    Returns False if they were still busy after ``timeout_s``."""
+    deadline, quiet, window = time.monotonic() + timeout_s, 0, 0.2
+    while time.monotonic() < deadline:
+        before = cpu_seconds(root)
+        time.sleep(window)
+        quiet = quiet + 1 if cpu_seconds(root) - before < below * window else 0
+        if quiet >= 2:
+            return True
+    return False
+
+
 def pause(root: int) -> None:
     """Stop every process of ``root`` (SIGSTOP), so an idle engine takes no CPU while another
-    one is measured."""
+    one is measured. Pause only an idle engine (:func:`wait_until_idle`): a request in flight
+    would see the whole pause as its latency, and an engine that times out inference (as
+    ModelMart does, restarting the worker) would take it for a hang."""
     _signal_all(root, signal.SIGSTOP)
 
 
