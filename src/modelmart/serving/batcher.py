@@ -138,6 +138,13 @@ class Batcher:
                 self._running += 1
                 return GatheredBatch(taken)
 
+    def fail_queued(self, error: BaseException) -> None:
+        """Fail every request still queued: no instance is left to run them."""
+        while self._queue:
+            request = self._queue.popleft()
+            if not request.future.done():
+                request.future.set_exception(error)
+
     def finished(self) -> None:
         """Called by the instance once the batch from ``next_batch`` is delivered or failed."""
         self._running -= 1

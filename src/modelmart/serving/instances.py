@@ -1,7 +1,8 @@
 """Model instances: one loaded runtime each, in a worker process or a thread.
 
 ``ProcessInstance`` isolates the model: a crash (even a segfault) or a hang fails only the batch
-(or generation) that caused it, and the instance restarts itself. ``ThreadInstance`` runs the
+(or generation) that caused it, and the instance restarts itself; if that restart fails, the
+instance is ``broken`` for good and its endpoint replaces it. ``ThreadInstance`` runs the
 runtime in the server process — faster to start, no isolation — and is what unit tests use
 with fake runtimes.
 """
@@ -9,6 +10,7 @@ with fake runtimes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import multiprocessing.connection
 import threading
@@ -19,7 +21,6 @@ from typing import Any
 
 from modelmart.errors import (
     InferenceTimeout,
-    ModelMartError,
     NotReady,
     WorkerCrashed,
     error_class_for,
@@ -31,6 +32,8 @@ from modelmart.serving.worker import error_payload, run_batch, worker_main
 from modelmart.types import Batch, RuntimeName, Signature
 
 RuntimeFactory = Callable[[RuntimeName], Runtime]
+
+logger = logging.getLogger("modelmart.serving")
 
 
 def raise_error_payload(payload: dict[str, Any]) -> None:
@@ -49,9 +52,12 @@ _FINISHED = _Finished()
 class Instance(ABC):
     """One loaded copy of a model version. Calls to ``predict`` and ``generate`` run one at a
     time, in the order they were made. ``generative`` says whether the loaded runtime can
-    generate text (is a :class:`~modelmart.runtimes.generation.TextGenerator`)."""
+    generate text (is a :class:`~modelmart.runtimes.generation.TextGenerator`). ``broken``
+    turns true, for good, once the instance could not come back after a crash or a timeout:
+    every later call fails, so it must receive none and be replaced."""
 
     generative: bool = False
+    broken: bool = False
 
     def __init__(
         self,
@@ -182,8 +188,13 @@ class ProcessInstance(Instance):
             name=f"modelmart-worker-{self.request.path.name[:12]}",
             daemon=True,
         )
-        process.start()
-        child_conn.close()
+        try:
+            process.start()
+        except BaseException:
+            parent_conn.close()  # a replacement retries: every failed start must free its pipe
+            raise
+        finally:
+            child_conn.close()
         self._process, self._conn = process, parent_conn
         kind, payload = self._receive(timeout_s, what="loading the model")
         if kind == "error":
@@ -265,9 +276,14 @@ class ProcessInstance(Instance):
         self._kill()
         try:
             self._start_blocking(self._start_timeout_s)
-        except ModelMartError:
-            # Leave the instance unloaded: its requests get NotReady until it is replaced.
+        except Exception:  # a load error or no process at all: either way it cannot serve
             self._kill()
+            self.broken = True
+            logger.warning(
+                "the worker of %s could not restart; the instance is out of service",
+                self.request.path,
+                exc_info=True,
+            )
 
     def _kill(self) -> None:
         if self._process is not None and self._process.is_alive():

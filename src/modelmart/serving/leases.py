@@ -63,6 +63,13 @@ class Leases(Generic[Item]):
         if item in self._members:
             self._give(item)
 
+    def fail_waiters(self, error: BaseException) -> None:
+        """Fail everyone waiting in line: no item is left to lend them."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
     def _give(self, item: Item) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()

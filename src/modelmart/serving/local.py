@@ -1,10 +1,16 @@
-"""The embedded placement: instances run on this machine, fed by one batcher per endpoint."""
+"""The embedded placement: instances run on this machine, fed by one batcher per endpoint.
+
+An instance that breaks for good (its restart after a crash failed) leaves service at once and
+is replaced in the background, with a bounded :class:`Backoff`; while no instance is up, the
+endpoint refuses requests instead of queueing them for nobody.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -30,6 +36,8 @@ from modelmart.types import Batch, Signature
 
 _DRAIN_POLL_S = 0.01
 
+logger = logging.getLogger("modelmart.serving")
+
 
 @dataclass(eq=False)
 class _Worker:
@@ -43,6 +51,32 @@ class _Worker:
 
 
 InstanceFactory = Callable[[ServedVersion, Isolation], Instance]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a broken instance is replaced: up to ``attempts`` starts, the first after
+    ``first_delay_s``, each later one after twice the previous wait but at most
+    ``max_delay_s``. Bounded, so a model that no longer loads is not retried forever."""
+
+    attempts: int = 6
+    first_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or not 0 <= self.first_delay_s <= self.max_delay_s:
+            raise ValueError(
+                f"a backoff of {self.attempts} attempts waiting {self.first_delay_s} s up to "
+                f"{self.max_delay_s} s; expected at least 1 attempt and "
+                "0 <= first_delay_s <= max_delay_s"
+            )
+
+    def delays(self) -> list[float]:
+        """The wait before each attempt: [1, 2, 4, 8, 16, 32] seconds by default."""
+        return [min(self.first_delay_s * 2**n, self.max_delay_s) for n in range(self.attempts)]
+
+
+DEFAULT_BACKOFF = Backoff()
 
 
 def usable_cores() -> int:
@@ -83,15 +117,20 @@ class LocalEndpoint(Endpoint):
         spec: EndpointSpec,
         observer: BatchObserver | None = None,
         instance_factory: InstanceFactory = new_instance,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self.spec = spec
         self._observer = observer
         self._new_instance = instance_factory
+        self._backoff = backoff
         self._batcher = Batcher(spec.max_batch_size, spec.max_delay_ms / 1000)
         self._workers: list[_Worker] = []
         self._leases: Leases[_Worker] = Leases()
+        self._replacing: set[asyncio.Task[None]] = set()
         self._starting = 0
-        self._closed = False
+        self._closing = asyncio.Event()  # an event, so a replacement's backoff ends early
+        # Serialises every change of instances: an apply and a replacement must not both
+        # count the same missing instance and start one each.
         self._apply_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -99,14 +138,12 @@ class LocalEndpoint(Endpoint):
         self._activate(workers)
 
     async def predict(self, inputs: Batch) -> Prediction:
-        if self._closed:
-            raise NotReady(f"deployment {self.spec.name!r} is shutting down")
+        self._check_serving()
         outputs, version = await self._batcher.submit(inputs)
         return Prediction(outputs, self.spec.target.model, version)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
-        if self._closed:
-            raise NotReady(f"deployment {self.spec.name!r} is shutting down")
+        self._check_serving()
         if not self.generative:
             raise not_generative(self.spec.name)
         worker = await self._leases.acquire()
@@ -115,6 +152,8 @@ class LocalEndpoint(Endpoint):
                 yield event
         finally:
             self._leases.release(worker)
+            if worker.instance.broken:
+                self._lose(worker)
 
     async def apply(self, spec: EndpointSpec) -> None:
         async with self._apply_lock:
@@ -145,7 +184,7 @@ class LocalEndpoint(Endpoint):
         )
 
     async def close(self) -> None:
-        self._closed = True
+        self._closing.set()
         while (
             self._batcher.queue_depth
             or self._batcher.running
@@ -153,7 +192,27 @@ class LocalEndpoint(Endpoint):
             or self._leases.waiting
         ):
             await asyncio.sleep(_DRAIN_POLL_S)
+        # A replacement that is loading finishes first, so its instance is stopped below.
+        await asyncio.gather(*list(self._replacing), return_exceptions=True)
         await self._retire(list(self._workers))
+
+    def _check_serving(self) -> None:
+        if self._closing.is_set():
+            raise NotReady(f"deployment {self.spec.name!r} is shutting down")
+        if not self._active_workers():
+            raise self._no_instance_up()
+
+    def _no_instance_up(self) -> NotReady:
+        if self._replacing:
+            return NotReady(
+                f"deployment {self.spec.name!r} has no instance up: its model failed and a "
+                "replacement is starting; retry in a moment"
+            )
+        return NotReady(
+            f"deployment {self.spec.name!r} has no instance up: its model failed and could "
+            "not be started again; the server's log has the load error. Fix the model, then "
+            "deploy it again"
+        )
 
     async def _start_workers(
         self, target: ServedVersion, count: int, spec: EndpointSpec | None = None
@@ -210,6 +269,56 @@ class LocalEndpoint(Endpoint):
                 await self._run(worker, gathered)
             finally:
                 self._batcher.finished()
+            if worker.instance.broken:
+                self._lose(worker)
+
+    def _lose(self, worker: _Worker) -> None:
+        """Take ``worker``, whose instance broke for good, out of service and replace it."""
+        if worker.retiring:
+            return  # already on its way out: scaled down, swapped or lost before
+        worker.retiring = True
+        self._leases.remove(worker)
+        logger.warning("an instance of %s broke; starting a replacement", self.spec.name)
+        task = asyncio.create_task(self._replace(worker), name=f"replace-{self.spec.name}")
+        self._replacing.add(task)
+        task.add_done_callback(self._replacing.discard)
+        if not self._active_workers():
+            # Nothing would ever take these: waiting for a replacement that may never load
+            # would hang them, and a 503 tells their clients to retry.
+            error = self._no_instance_up()
+            self._batcher.fail_queued(error)
+            self._leases.fail_waiters(error)
+
+    async def _replace(self, broken: _Worker) -> None:
+        """Stop ``broken``, then start an instance in its place, backing off between failed
+        starts, until one is up, the endpoint has its instances again or it closes."""
+        await self._retire([broken])
+        for attempt, delay in enumerate(self._backoff.delays(), start=1):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+            async with self._apply_lock:
+                if self._closing.is_set() or len(self._active_workers()) >= self.spec.instances:
+                    return
+                try:
+                    self._activate(await self._start_workers(self.spec.target, 1))
+                except Exception:  # any load failure: back off and try again
+                    logger.warning(
+                        "replacing an instance of %s: start %d of %d failed",
+                        self.spec.name,
+                        attempt,
+                        self._backoff.attempts,
+                        exc_info=True,
+                    )
+                else:
+                    return
+        logger.error(
+            "gave up replacing an instance of %s after %d failed starts; it serves with %d of "
+            "%d instances until it is deployed again",
+            self.spec.name,
+            self._backoff.attempts,
+            len(self._active_workers()),
+            self.spec.instances,
+        )
 
     async def _run(self, worker: _Worker, gathered: GatheredBatch) -> None:
         started = time.perf_counter()
@@ -233,11 +342,13 @@ class LocalPlacement(Placement):
         self,
         observer: BatchObserver | None = None,
         instance_factory: InstanceFactory = new_instance,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self._observer = observer
         self._instance_factory = instance_factory
+        self._backoff = backoff
 
     async def start(self, spec: EndpointSpec) -> Endpoint:
-        endpoint = LocalEndpoint(spec, self._observer, self._instance_factory)
+        endpoint = LocalEndpoint(spec, self._observer, self._instance_factory, self._backoff)
         await endpoint.start()
         return endpoint

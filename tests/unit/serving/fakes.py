@@ -29,6 +29,9 @@ class ScalingRuntime(Runtime):
     def load(self, request: LoadRequest) -> None:
         if request.parameters.get("fail_load"):
             raise ValueError("this fake refuses to load")
+        refuse_when = request.parameters.get("refuse_load_when")
+        if refuse_when is not None and Path(refuse_when).exists():
+            raise ValueError("this fake refuses to load once its marker file exists")
         self.factor = float(request.parameters.get("factor", 2.0))
         self.delay_s = float(request.parameters.get("delay_s", 0.0))
         self.batch_sizes = []
