@@ -7,9 +7,9 @@ latency and 64 for throughput. The metered server bills every request to a pay-a
 organisation with a price and a (never reached) per-minute limit, so every check runs.
 Results go to ``bench/METERING.md``.
 
-``--in-process`` measures the metered path alone, without HTTP, wrk or a model: the access
-middleware around a route that answers at once, called directly with many requests in flight,
-its CPU time per request with metering off and on (a figure that a busy machine moves far
+``--in-process`` measures the metered path alone, without HTTP, wrk or a model: a metered
+route (``MeteredRoute`` and its ``Caller`` permission) that answers at once, called directly
+with many requests in flight, its CPU time per request with accounts off and on (a figure that a busy machine moves far
 less than wrk's throughput).
 """
 
@@ -30,8 +30,10 @@ from typing import Any
 
 import httpx
 import workload
+from fastapi import APIRouter, FastAPI
 from live_server import Server, running_server
 from starlette.requests import Request
+from starlette.responses import Response
 from wrk_load import Scenario, WrkRun, run_wrk
 
 from modelmart import Client
@@ -40,9 +42,10 @@ from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import Price
 from modelmart.billing.service import Billing
-from modelmart.gateway.access import AccessControl
+from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.usage import report_usage
 from modelmart.store.db import create_engine_for, migrate, session_factory
+from modelmart.tenancy import Principal
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "METERING.md"
@@ -144,18 +147,27 @@ def render(runs: dict[tuple[str, int], list[WrkRun]], duration_s: float) -> str:
     return "\n".join(lines)
 
 
-async def answered(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A route that serves at once and reports its usage, as the inference routes do."""
-    await receive()
-    report_usage(Request(scope), workload.IRIS, 1, {"items": 1})
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(ANSWER))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": ANSWER})
+def metered_app(billing: Billing, accounts: AccountService, *, auth_enabled: bool) -> FastAPI:
+    """A server with one metered route that answers at once and reports its usage, as the
+    inference routes do, on the services ``modelmart serve`` would build."""
+    router = APIRouter(route_class=MeteredRoute)
+
+    @router.post("/v1/models/{name}:predict")
+    async def predict(name: str, request: Request, principal: Caller) -> Response:
+        report_usage(request, workload.IRIS, 1, {"items": 1})
+        return Response(ANSWER, media_type="application/json")
+
+    app = FastAPI()
+    app.include_router(router)
+    app.state.services = SimpleNamespace(
+        settings=SimpleNamespace(auth_enabled=auth_enabled), accounts=accounts, billing=billing
+    )
+    return app
 
 
-def metered_app(folder: Path) -> tuple[SimpleNamespace, Billing, str]:
-    """The app state AccessControl reads, as ``modelmart serve`` builds it (an inline ledger
-    on a SQLite file without fsync), with the customer of :func:`customer_key`."""
+def metering_services(folder: Path) -> tuple[Billing, AccountService, str]:
+    """Billing and accounts as ``modelmart serve`` builds them (an inline ledger on a SQLite
+    file without fsync), with the customer of :func:`customer_key`."""
     url = f"sqlite:///{folder / 'modelmart.db'}"
     engine = create_engine_for(url)
     migrate(engine)
@@ -169,16 +181,12 @@ def metered_app(folder: Path) -> tuple[SimpleNamespace, Billing, str]:
     )
     billing.put_price(Price(model=workload.IRIS, unit="requests", amount=Decimal("0.0001")), None)
     accounts.create_organisation(OrganizationCreate(slug="bench", name="Bench", plan="bench"))
-    key = accounts.create_key("bench", KeyCreate(name="bench")).key
-    services = SimpleNamespace(
-        settings=SimpleNamespace(auth_enabled=True), accounts=accounts, billing=billing
-    )
-    return SimpleNamespace(state=SimpleNamespace(services=services)), billing, key
+    operator = Principal.single_user()
+    key = accounts.create_key(operator, "bench", KeyCreate(name="bench")).key
+    return billing, accounts, key
 
 
-async def cpu_us_per_request(
-    app: ASGIApp, state: SimpleNamespace, key: str, inflight: int
-) -> float:
+async def cpu_us_per_request(app: ASGIApp, key: str, inflight: int) -> float:
     """CPU time per request of ``inflight`` requests served concurrently."""
     headers = [
         (b"host", b"127.0.0.1"),
@@ -199,7 +207,7 @@ async def cpu_us_per_request(
             "method": "POST",
             "path": f"/v1/models/{workload.IRIS}:predict",
             "headers": headers,
-            "app": state,
+            "query_string": b"",
             "state": {"request_id": f"{index:032x}"},
         }
         await app(scope, receive, send)
@@ -212,8 +220,11 @@ async def cpu_us_per_request(
 async def measure_in_process(rounds: int) -> str:
     """Off and on interleaved, ``rounds`` times per concurrency; the median of each."""
     with tempfile.TemporaryDirectory(prefix="modelmart-metering-") as scratch:
-        state, billing, key = metered_app(Path(scratch))
-        apps: dict[str, ASGIApp] = {"off": answered, "on": AccessControl(answered)}
+        billing, accounts, key = metering_services(Path(scratch))
+        apps: dict[str, ASGIApp] = {
+            "off": metered_app(billing, accounts, auth_enabled=False),
+            "on": metered_app(billing, accounts, auth_enabled=True),
+        }
         lines = [
             "| Requests in flight | off: CPU µs/request | on: CPU µs/request | metering µs |",
             "|---:|---:|---:|---:|",
@@ -222,7 +233,7 @@ async def measure_in_process(rounds: int) -> str:
             times: dict[str, list[float]] = {name: [] for name in apps}
             for _ in range(rounds):
                 for name, app in apps.items():
-                    times[name].append(await cpu_us_per_request(app, state, key, inflight))
+                    times[name].append(await cpu_us_per_request(app, key, inflight))
             off, on = (statistics.median(times[name]) for name in ("off", "on"))
             lines.append(f"| {inflight} | {off:.1f} | {on:.1f} | {on - off:.1f} |")
         await billing.close()

@@ -5,6 +5,7 @@
     ModelMartError                       500 internal_error
     ├── InvalidRequest                   400 invalid_request
     │   ├── ValidationFailed             422 validation_failed
+    │   ├── IdempotencyKeyReused         422 idempotency_key_reused
     │   ├── MethodNotAllowed             405 method_not_allowed
     │   ├── SchemaMismatch               422 schema_mismatch
     │   ├── ContextLengthExceeded        400 context_length_exceeded
@@ -58,6 +59,10 @@ class ModelMartError(Exception):
         """The JSON error body shared by every route."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries (a challenge, when to retry)."""
+        return {}
+
 
 class InvalidRequest(ModelMartError):
     status = 400
@@ -69,6 +74,14 @@ class ValidationFailed(InvalidRequest):
 
     status = 422
     code = "validation_failed"
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    """An ``Idempotency-Key`` already used for a different request (another body, route,
+    method or API key): a retry must repeat its request exactly."""
+
+    status = 422
+    code = "idempotency_key_reused"
 
 
 class MethodNotAllowed(InvalidRequest):
@@ -182,6 +195,9 @@ class Unauthenticated(ModelMartError):
     status = 401
     code = "unauthenticated"
 
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
 
 class Forbidden(ModelMartError):
     """The key is valid but its role or scope does not cover this operation."""
@@ -215,6 +231,9 @@ class RateLimited(ModelMartError):
         self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else 60
         shown = {"retry_after_s": retry_after_s} if retry_after_s is not None else {}
         super().__init__(message, details={**(details or {}), **shown})
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class NotReady(ModelMartError):

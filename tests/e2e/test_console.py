@@ -83,7 +83,7 @@ def sign_in(page: Page, server: LiveServer, key: str) -> None:
 
 def test_a_bad_key_is_refused_with_the_apis_message(page: Page, server: LiveServer) -> None:
     sign_in(page, server, "mm_000000000000_not-a-key")
-    expect(page.get_by_role("alert")).to_contain_text("API key is not known")
+    expect(page.get_by_role("alert")).to_contain_text("API key is not valid")
     expect(page.get_by_label("API key")).to_be_visible()
 
 

@@ -1,4 +1,7 @@
-"""The audit log: every administrative change, who made it, from where and when."""
+"""The audit log: every administrative change, who made it, from where and when.
+
+An organisation reads its own entries; the operator reads every organisation's.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.accounts.principal import Principal
 from modelmart.accounts.views import AuditEntry
 from modelmart.store.tables import AuditRow
+from modelmart.tenancy import Principal
 
 MAX_ENTRIES = 1000
 
@@ -21,15 +24,16 @@ class AuditLog:
 
     def record(
         self,
-        principal: Principal | None,
+        principal: Principal,
         action: str,
         target: str,
         address: str,
         details: dict[str, Any] | None = None,
     ) -> None:
+        # With accounts off there is no organisation or key row to point at.
         row = AuditRow(
-            org_id=principal.org_id if principal else None,
-            key_id=principal.key_id if principal else None,
+            org_id=principal.org_id if principal.accounts else None,
+            key_id=principal.key_id if principal.accounts else None,
             action=action,
             target=target,
             details=details or {},
@@ -41,15 +45,17 @@ class AuditLog:
 
     def entries(
         self,
-        org_id: int | None,
+        principal: Principal,
+        *,
         action: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]:
-        """Newest first; ``org_id`` None means every organisation's (the operator's view)."""
+        """The entries ``principal`` may read, newest first: its organisation's own (the
+        operator's: every one)."""
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(min(limit, MAX_ENTRIES))
-        if org_id is not None:
-            query = query.where(AuditRow.org_id == org_id)
+        if not principal.is_operator:
+            query = query.where(AuditRow.org_id == principal.org_id)
         if action is not None:
             query = query.where(AuditRow.action == action)
         if since is not None:

@@ -28,13 +28,22 @@ def generate_key() -> NewKey:
     return NewKey(f"{_SCHEME}_{prefix}_{secret}", prefix, hash_secret(secret))
 
 
-def split_key(raw: str) -> tuple[str, str]:
-    """The prefix and secret of ``raw``; a malformed key is refused before any lookup."""
+def parse_key(raw: str) -> tuple[str, str] | None:
+    """The prefix and secret of ``raw``, or None if it does not have the shape of a key."""
     scheme, _, rest = raw.partition("_")
     prefix, _, secret = rest.partition("_")
     if scheme != _SCHEME or len(prefix) != 2 * _PREFIX_BYTES or not secret:
-        raise Unauthenticated("the API key is malformed; keys look like mm_<12 hex>_<secret>")
+        return None
     return prefix, secret
+
+
+def split_key(raw: str) -> tuple[str, str]:
+    """The prefix and secret of a key an operator chose; refused, with the expected shape, if
+    malformed."""
+    parts = parse_key(raw)
+    if parts is None:
+        raise Unauthenticated("the API key is malformed; keys look like mm_<12 hex>_<secret>")
+    return parts
 
 
 def hash_secret(secret: str) -> str:

@@ -5,6 +5,10 @@ wait for the next one, so the database sees one commit per batch instead of one 
 yet each request still learns that *its* row is durable before its last byte is sent. A row
 that cannot be written (a repeated idempotency key) fails alone, not its batch.
 
+A row written with an idempotency key keeps the request's fingerprint (``request_hash``: its
+API key, method, path and body, hashed by the gateway), so the key replays that request's
+response and refuses any other request (:class:`~modelmart.errors.IdempotencyKeyReused`).
+
 On a SQLite file the rows go through the sqlite3 driver itself and the WAL is checkpointed
 on a thread of its own (:class:`_SqliteRows`, :class:`_Checkpoints`); other databases take
 SQLAlchemy Core's ``executemany``.
@@ -32,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
 from modelmart.billing.money import quantity
-from modelmart.errors import AlreadyExists
+from modelmart.errors import AlreadyExists, IdempotencyKeyReused, ModelMartError
 from modelmart.store.tables import Base, UsageRow
 
 logger = logging.getLogger("modelmart.billing")
@@ -53,6 +57,7 @@ _COLUMNS = (
     "response_status",
     "response_type",
     "response_body",
+    "request_hash",
 )
 _UNITS_CACHE_SIZE = 256
 MAX_CHUNK = 64
@@ -83,6 +88,7 @@ class UsageEntry(NamedTuple):
     latency_ms: float
     idempotency_key: str | None = None
     response: StoredResponse | None = None
+    request_hash: str | None = None  # with an idempotency key: the request it belongs to
 
 
 @dataclass
@@ -170,24 +176,54 @@ class Ledger:
         except _Refused as refused:
             if not _is_duplicate(refused.error):
                 return refused.error
-            return AlreadyExists(
-                f"a request with Idempotency-Key {entry.idempotency_key!r} was already served; "
-                "retry it to get the stored response, or use a new key for a new request"
-            )
+            return self._duplicate(entry)
         return None
+
+    def _duplicate(self, entry: UsageEntry) -> ModelMartError:
+        """Why ``entry`` lost the race for its idempotency key to a request served meanwhile."""
+        key = entry.idempotency_key or ""
+        with self._sessions() as session:
+            served = session.scalar(
+                select(UsageRow.request_hash).where(
+                    UsageRow.org_id == entry.org_id, UsageRow.idempotency_key == key
+                )
+            )
+        if served is not None and served != entry.request_hash:
+            return idempotency_key_reused(key)
+        return AlreadyExists(
+            f"a request with Idempotency-Key {key!r} was already served; retry it to get the "
+            "stored response, or use a new key for a new request"
+        )
 
     # --- reading ------------------------------------------------------------------------
 
-    def replay(self, org_id: int, idempotency_key: str) -> StoredResponse | None:
-        """The response stored with ``idempotency_key``, if that request was served."""
+    def replay(self, org_id: int, idempotency_key: str, request_hash: str) -> StoredResponse | None:
+        """The response stored with ``idempotency_key``, or ``None`` when no request was
+        served with it yet.
+
+        Raises :class:`~modelmart.errors.IdempotencyKeyReused` when the key was used for a
+        request with another fingerprint than ``request_hash``, and
+        :class:`~modelmart.errors.AlreadyExists` when the request was served but its response
+        was too large to keep (running it again would bill it twice).
+        """
         with self._sessions() as session:
             row = session.scalar(
                 select(UsageRow).where(
                     UsageRow.org_id == org_id, UsageRow.idempotency_key == idempotency_key
                 )
             )
-            if row is None or row.response_status is None or row.response_body is None:
+            if row is None:
                 return None
+            # Rows written before fingerprints were kept (migration 0004) have none to compare.
+            if row.request_hash is not None and row.request_hash != request_hash:
+                raise idempotency_key_reused(idempotency_key)
+            if row.response_status is None or row.response_body is None:
+                raise AlreadyExists(
+                    f"the request with Idempotency-Key {idempotency_key!r} was already served "
+                    "and its response was too large to keep for a replay; use a new key to "
+                    "run it again",
+                    details={"idempotency_key": idempotency_key},
+                )
             return StoredResponse(row.response_status, row.response_type or "", row.response_body)
 
     def rows(self, org_id: int | None, start: datetime, end: datetime) -> Iterator[UsageRow]:
@@ -209,6 +245,15 @@ class Ledger:
             query = query.where(UsageRow.org_id == org_id)
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
+
+
+def idempotency_key_reused(key: str) -> IdempotencyKeyReused:
+    return IdempotencyKeyReused(
+        f"Idempotency-Key {key!r} was already used for a different request (another body, "
+        "route, method or API key); a retry must repeat its request exactly: use a new key "
+        "for a new request",
+        details={"idempotency_key": key},
+    )
 
 
 def totals(rows: Iterable[UsageRow]) -> dict[tuple[str, str], Decimal]:
@@ -502,4 +547,5 @@ def _values(entry: UsageEntry, units: Any, now: Any) -> tuple[Any, ...]:
         response.status if response else None,
         response.media_type if response else None,
         response.body if response else None,
+        entry.request_hash,
     )

@@ -1,5 +1,8 @@
 """Prices per model and unit: ``amount`` for every ``per`` units (e.g. 0.02 USD per 1000
-tokens). A model without its own price for a unit uses the ``*`` price; none means free."""
+tokens). A model without its own price for a unit uses the ``*`` price; none means free.
+
+Prices name models by their stored names (``org:name`` for an organisation's), and a caller
+is shown the prices of the models it may see only."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from modelmart.billing.plans import UNITS
+from modelmart.tenancy import Principal
 
 ANY_MODEL = "*"
 _LIST_COSTS_KEPT = 1024
@@ -65,3 +69,21 @@ class PriceBook:
 
     def prices(self) -> list[Price]:
         return sorted(self._prices.values(), key=lambda price: (price.model, price.unit))
+
+
+def visible_prices(
+    principal: Principal, prices: list[Price], owners: Mapping[str, str]
+) -> list[Price]:
+    """The ``prices`` ``principal`` may see: the ``*`` ones, and those of models it may see
+    (``owners`` maps each existing model's stored name to its owner). A price left behind by
+    a deleted model is the operator's to see and remove."""
+    return [
+        price
+        for price in prices
+        if price.model == ANY_MODEL
+        or (
+            principal.can_see_model(price.model, owners[price.model])
+            if price.model in owners
+            else principal.is_operator
+        )
+    ]

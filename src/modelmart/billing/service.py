@@ -1,5 +1,6 @@
 """Billing as the gateway sees it: admit a request (limits, quota, budget) and settle it (one
-durable ledger row, then the running totals); plus plans, prices, usage and invoices."""
+durable ledger row, then the running totals); plus plans and prices. Usage, invoices and
+revenue are read through :attr:`Billing.statements` (:mod:`modelmart.billing.statements`)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.accounts.principal import Principal
-from modelmart.billing.invoices import Period, build_invoice
+from modelmart.billing.invoices import Period
 from modelmart.billing.ledger import Ledger, UsageEntry, totals
 from modelmart.billing.limits import (
     SPEND,
@@ -31,16 +30,16 @@ from modelmart.billing.money import ZERO, parse_amount, quantity
 from modelmart.billing.plans import DEFAULT_PLANS, Plan, PlanKind
 from modelmart.billing.prices import Price, PriceBook
 from modelmart.billing.retention import Retention
-from modelmart.errors import AlreadyExists, NotFound, QuotaExceeded, ValidationFailed
+from modelmart.billing.statements import Statements
+from modelmart.errors import AlreadyExists, NotFound, QuotaExceeded
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import (
     ApiKeyRow,
-    InvoiceRow,
     OrganizationRow,
     PlanRow,
     PriceRow,
-    UsageRow,
 )
+from modelmart.tenancy import Principal
 
 logger = logging.getLogger("modelmart.billing")
 
@@ -85,6 +84,7 @@ class Billing:
         self._month = _MonthClock()
         self._exact_units: dict[tuple[tuple[str, float], ...], dict[str, Decimal]] = {}
         self._prices = PriceBook([])
+        self.statements = Statements(sessions, self.ledger, self.plan, lambda: self._prices)
         self.retention = Retention(sessions)
         self._alerted: set[tuple[int, str]] = set()
 
@@ -331,86 +331,6 @@ class Billing:
                 ]
             )
 
-    # --- usage and invoices -------------------------------------------------------------
-
-    def usage(
-        self, org_id: int | None, start: datetime, end: datetime, group_by: str
-    ) -> list[dict[str, Any]]:
-        """Units summed by ``day``, ``model`` or ``key`` (and unit), plus request counts."""
-        groups: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        requests: dict[str, int] = defaultdict(int)
-        for row in self.ledger.rows(org_id, start, end):
-            group = _group_of(row, group_by)
-            requests[group] += 1
-            for unit, amount in row.units.items():
-                groups[(group, unit)] += quantity(amount)
-        return [
-            {group_by: group, "unit": unit, "quantity": str(amount)}
-            for (group, unit), amount in sorted(groups.items())
-        ]
-
-    def invoice(self, slug: str, period: Period) -> dict[str, Any]:
-        """The final invoice if the period was closed, else a draft priced as of now."""
-        with self._sessions() as session:
-            org = _org(session, slug)
-            final = session.scalar(
-                select(InvoiceRow).where(
-                    InvoiceRow.org_id == org.id, InvoiceRow.period == str(period)
-                )
-            )
-            if final is not None:
-                return {**final.document, "status": "final", "id": final.id}
-            plan_name = org.plan
-            org_id = org.id
-        used = totals(self.ledger.rows(org_id, period.start, period.end))
-        document = build_invoice(slug, self.plan(plan_name), period, used, self._prices)
-        return {**document, "status": "draft"}
-
-    def finalize(self, slug: str, period: Period) -> dict[str, Any]:
-        """Freeze the invoice of a finished month; finalising again returns the same one."""
-        if period.end > datetime.now(UTC):
-            raise ValidationFailed(
-                f"{period} is not over yet; an invoice is finalised after its month ends "
-                "(GET shows the running draft)"
-            )
-        document = self.invoice(slug, period)
-        if document["status"] == "final":
-            return document
-        with self._sessions() as session:
-            lock_for_write(session)
-            org = _org(session, slug)
-            stored = {key: value for key, value in document.items() if key != "status"}
-            row = InvoiceRow(
-                org_id=org.id,
-                period=str(period),
-                currency=document["currency"],
-                document=stored,
-                total=document["total"],
-            )
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-        return self.invoice(slug, period)
-
-    def revenue(self, publisher: str, period: Period) -> list[dict[str, Any]]:
-        """What each customer owes for the publisher's priced models in ``period``."""
-        owed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        with self._sessions() as session:
-            orgs = session.scalars(select(OrganizationRow)).all()
-            slugs = {org.id: (org.slug, org.plan) for org in orgs}
-        for org_id, (slug, plan_name) in slugs.items():
-            used = totals(self.ledger.rows(org_id, period.start, period.end))
-            document = build_invoice(slug, self.plan(plan_name), period, used, self._prices)
-            for line in document["lines"]:
-                if line["publisher"] == publisher:
-                    owed[(line["model"], slug)] += Decimal(line["amount"])
-        return [
-            {"model": model, "customer": customer, "amount": str(amount)}
-            for (model, customer), amount in sorted(owed.items())
-        ]
-
 
 class _MonthClock:
     """The current billing month and its name, worked out again only once it has ended
@@ -427,21 +347,6 @@ class _MonthClock:
             self._name = str(self._period)
             self._ends_at = self._period.end.timestamp()
         return self._period, self._name
-
-
-def _group_of(row: UsageRow, group_by: str) -> str:
-    if group_by == "day":
-        return row.created_at.date().isoformat()
-    if group_by == "key":
-        return str(row.key_id)
-    return row.model
-
-
-def _org(session: Session, slug: str) -> OrganizationRow:
-    row = session.scalar(select(OrganizationRow).where(OrganizationRow.slug == slug))
-    if row is None:
-        raise NotFound(f"no organisation {slug!r}")
-    return row
 
 
 def _plan_row(plan: Plan) -> PlanRow:

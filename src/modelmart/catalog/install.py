@@ -17,6 +17,7 @@ from modelmart.errors import AlreadyExists, ModelNotFound
 from modelmart.registry.packages import PackageManifest
 from modelmart.registry.service import Registry
 from modelmart.registry.views import ModelInfo
+from modelmart.tenancy import Principal
 
 logger = logging.getLogger("modelmart.catalog")
 
@@ -73,7 +74,13 @@ def _ensure_model(registry: Registry, entry: CatalogEntry) -> ModelInfo:
     except ModelNotFound:
         pass
     try:
-        return registry.create_model(entry.name, entry.task, entry.description, OWNER)
+        return registry.create_model(
+            Principal.single_user(),
+            entry.name,
+            entry.task,
+            description=entry.description,
+            owner=OWNER,
+        )
     except AlreadyExists:  # another server sharing the database created it just now
         return registry.get_model(entry.name)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelmart.datasets.service import DatasetService
 from modelmart.datasets.views import DatasetMetadata
+from modelmart.tenancy import Principal
 from modelmart.training.api import DatasetKind
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def install_samples(service: DatasetService, samples: tuple[Sample, ...] = SAMPL
             metadata = DatasetMetadata(
                 kind=sample.kind, target=sample.target, description=sample.description
             )
-            service.register(sample.name, path, sample.filename, metadata)
+            service.register(Principal.single_user(), sample.name, path, sample.filename, metadata)
         installed.append(sample.name)
     if installed:
         log.info("registered sample datasets: %s", ", ".join(installed))

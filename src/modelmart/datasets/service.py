@@ -3,6 +3,9 @@
 An upload is checked completely (format, kind, the rules for its kind, decodable media) and
 summarised before its bytes are stored and its row inserted, so a refused upload leaves
 nothing behind. Uploading the bytes an existing version already holds returns that version.
+
+Names follow :mod:`modelmart.tenancy`: an organisation's datasets are stored as ``org:name``
+and seen by it alone; the platform's (the built-in samples, owner ``""``) by everyone.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from modelmart.errors import AlreadyExists, DatasetNotFound, InvalidRequest
 from modelmart.store.artifacts import ArtifactStore
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import DatasetVersionRow, utc_now
+from modelmart.tenancy import PLATFORM_OWNERS, Principal
 from modelmart.training.api import DatasetKind
 
 if TYPE_CHECKING:
@@ -38,6 +42,12 @@ def check_dataset_name(name: str) -> str:
             "'-', starting with a letter or digit"
         )
     return name
+
+
+def new_dataset_name(principal: Principal, name: str) -> str:
+    """The stored name of a dataset ``principal`` uploads as ``name``: its own part checked
+    with :func:`check_dataset_name`, then qualified with the caller's organisation."""
+    return principal.new_name(name, check_dataset_name)
 
 
 def _info(row: DatasetVersionRow) -> DatasetInfo:
@@ -76,16 +86,22 @@ class DatasetService:
         self._on_demand = dict(on_demand or {})
 
     def register(
-        self, name: str, upload: Path, filename: str, metadata: DatasetMetadata, owner: str = ""
+        self,
+        principal: Principal,
+        name: str,
+        upload: Path,
+        filename: str,
+        metadata: DatasetMetadata,
     ) -> DatasetInfo:
-        """Check ``upload`` and record it as the next version of ``name`` (or return the
-        version that already holds these bytes). Raises InvalidDataset naming the problem."""
+        """Check ``upload`` and record it as the next version of the caller's dataset ``name``
+        (or return the version that already holds these bytes). Raises InvalidDataset naming
+        the problem."""
         from modelmart.datasets.checks import check_upload  # pandas: only once data arrives
 
-        check_dataset_name(name)
+        stored = new_dataset_name(principal, name)
         checked = check_upload(upload, filename, metadata, self._max_unpacked_bytes)
         ref = self._store.put(upload)
-        args = (name, checked, ref.digest, ref.size, metadata.description, owner)
+        args = (stored, checked, ref.digest, ref.size, metadata.description, principal.owner)
         try:
             return self._insert(*args)
         except IntegrityError:
@@ -103,13 +119,14 @@ class DatasetService:
     ) -> DatasetInfo:
         with self._sessions.begin() as session:
             lock_for_write(session)
-            first_owner = session.scalar(
-                select(DatasetVersionRow.owner).where(DatasetVersionRow.name == name).limit(1)
-            )
+            first_owner = self._owner(session, name)
             if first_owner is not None and first_owner != owner:
-                raise AlreadyExists(
-                    f"dataset name {name!r} is taken by another organisation; pick another name"
-                )
+                # Versions keep the dataset's owner, so that who may see it never changes.
+                if owner not in PLATFORM_OWNERS:
+                    raise AlreadyExists(
+                        f"dataset name {name!r} is taken by someone else; pick another name"
+                    )
+                owner = first_owner
             same = session.scalar(
                 select(DatasetVersionRow).where(
                     DatasetVersionRow.name == name, DatasetVersionRow.digest == digest
@@ -138,11 +155,40 @@ class DatasetService:
             return _info(row)
 
     def names(self) -> set[str]:
+        """The stored name of every dataset."""
         with self._sessions() as session:
             return set(session.scalars(select(DatasetVersionRow.name).distinct()))
 
+    def find(self, principal: Principal, ref: str, version: int | None = None) -> DatasetInfo:
+        """Version ``version`` (the newest when None) of the dataset ``ref`` means to
+        ``principal``: its own, then the platform's. One it may not see answers exactly as one
+        that does not exist."""
+        for name in principal.candidates(ref):
+            owner = self._owner_of(name)
+            if owner is None and name in self._on_demand:
+                self._on_demand[name](self)
+                owner = self._owner_of(name)
+            if owner is not None and principal.can_see_owned(owner):
+                return self._get(name, version, ref)
+        raise _not_found(ref, version)
+
+    def visible(self, principal: Principal) -> list[DatasetInfo]:
+        """The newest version of every dataset ``principal`` may see, by stored name."""
+        return [info for info in self.list_latest() if principal.can_see_owned(info.owner)]
+
+    def versions(self, principal: Principal, ref: str) -> list[DatasetInfo]:
+        """Every version of the dataset ``ref`` means to ``principal``, oldest first."""
+        name = self.find(principal, ref).name
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(DatasetVersionRow)
+                .where(DatasetVersionRow.name == name)
+                .order_by(DatasetVersionRow.version)
+            )
+            return [_info(row) for row in rows]
+
     def list_latest(self) -> list[DatasetInfo]:
-        """The newest version of every dataset, by name."""
+        """The newest version of every dataset, by name (whoever owns it)."""
         with self._sessions() as session:
             newest = (
                 select(DatasetVersionRow.name, func.max(DatasetVersionRow.version).label("v"))
@@ -160,31 +206,12 @@ class DatasetService:
             )
             return [_info(row) for row in rows]
 
-    def list_versions(self, name: str) -> list[DatasetInfo]:
-        with self._sessions() as session:
-            rows = list(
-                session.scalars(
-                    select(DatasetVersionRow)
-                    .where(DatasetVersionRow.name == name)
-                    .order_by(DatasetVersionRow.version)
-                )
-            )
-        if not rows:
-            raise _not_found(name, None)
-        return [_info(row) for row in rows]
-
     def get(self, name: str, version: int | None = None) -> DatasetInfo:
-        """Version ``version`` of ``name``, or its newest when None."""
-        try:
-            return self._get(name, version)
-        except DatasetNotFound:
-            install = self._on_demand.get(name)
-            if install is None:
-                raise
-        install(self)
-        return self._get(name, version)
+        """Version ``version`` of the dataset stored as ``name``, or its newest when None
+        (for the server's own use: callers' references go through :meth:`find`)."""
+        return self._get(name, version, name)
 
-    def _get(self, name: str, version: int | None) -> DatasetInfo:
+    def _get(self, name: str, version: int | None, ref: str) -> DatasetInfo:
         query = select(DatasetVersionRow).where(DatasetVersionRow.name == name)
         if version is None:
             query = query.order_by(DatasetVersionRow.version.desc()).limit(1)
@@ -193,8 +220,22 @@ class DatasetService:
         with self._sessions() as session:
             row = session.scalar(query)
         if row is None:
-            raise _not_found(name, version)
+            raise _not_found(ref, version)
         return _info(row)
+
+    def _owner_of(self, name: str) -> str | None:
+        with self._sessions() as session:
+            return self._owner(session, name)
+
+    @staticmethod
+    def _owner(session: Session, name: str) -> str | None:
+        """The owner of the dataset stored as ``name`` (its first version's); None if none."""
+        return session.scalar(
+            select(DatasetVersionRow.owner)
+            .where(DatasetVersionRow.name == name)
+            .order_by(DatasetVersionRow.version)
+            .limit(1)
+        )
 
     def stored(self, info: DatasetInfo) -> StoredDataset:
         """Where the bytes of ``info`` are, checked against its digest."""
@@ -210,14 +251,13 @@ class DatasetService:
             max_unpacked_bytes=self._max_unpacked_bytes,
         )
 
-    def preview(self, name: str, version: int | None, rows: int) -> DatasetPreview:
-        """The first ``rows`` examples (at most 1000)."""
+    def preview(self, info: DatasetInfo, rows: int) -> DatasetPreview:
+        """The first ``rows`` examples of ``info`` (at most 1000)."""
         from modelmart.datasets.loading import read_examples
         from modelmart.datasets.summary import preview_rows
 
         if not 1 <= rows <= MAX_PREVIEW_ROWS:
             raise InvalidRequest(f"rows must be between 1 and {MAX_PREVIEW_ROWS}; got {rows}")
-        info = self.get(name, version)
         frame = read_examples(
             self._store.path(info.digest),
             info.file_format,
@@ -233,10 +273,11 @@ class DatasetService:
         )
 
 
-def _not_found(name: str, version: int | None) -> DatasetNotFound:
-    what = f"dataset {name!r}" if version is None else f"version {version} of dataset {name!r}"
+def _not_found(ref: str, version: int | None) -> DatasetNotFound:
+    """The one answer for a dataset (version) that is not there, or not the caller's to see."""
+    what = f"dataset {ref!r}" if version is None else f"version {version} of dataset {ref!r}"
     return DatasetNotFound(
         f"{what} does not exist; list datasets with `modelmart datasets list` or upload one "
         "with `modelmart datasets push`",
-        details={"dataset": name, "version": version},
+        details={"dataset": ref, "version": version},
     )

@@ -8,13 +8,11 @@ and asks the placement for endpoints. Loading runs in the background; a deployme
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from modelmart.accounts.principal import OPERATOR_SLUG, current_principal
 from modelmart.deploy.views import (
     DeploymentRequest,
     DeploymentState,
@@ -39,15 +37,20 @@ from modelmart.serving.placement import (
 )
 from modelmart.serving.router import Router
 from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
+from modelmart.tenancy import OPERATOR_SLUG, DeploymentAccess, Principal, bare_name
 
 
 @dataclass
 class _Deployment:
     record: DeploymentRecord
-    model_owner: str = ""
+    model_owner: str
     state: DeploymentState = "loading"
     error: dict[str, object] | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def access(self) -> DeploymentAccess:
+        return DeploymentAccess(self.record.owner, self.record.model_name, self.model_owner)
 
 
 @dataclass(frozen=True)
@@ -77,27 +80,27 @@ class DeploymentManager:
     async def restore(self) -> None:
         """Start every deployment saved before the last shutdown (in the background)."""
         for record in await asyncio.to_thread(self._repository.list):
-            self._launch(record)
+            self._launch(record, await asyncio.to_thread(self._model_owner, record.model_name))
 
-    async def deploy(self, request: DeploymentRequest, *, wait: bool) -> DeploymentView:
-        name = request.name or request.model
+    async def deploy(
+        self, principal: Principal, request: DeploymentRequest, *, wait: bool
+    ) -> DeploymentView:
+        """Serve a model ``principal`` may see, under a name in ``principal``'s namespace."""
+        model = await asyncio.to_thread(self._registry.find_model, principal, request.model)
+        name = principal.qualify(request.name or bare_name(model.name))
         if name in self._deployments:
             raise AlreadyExists(
-                f"deployment {name!r} already exists; change it with PATCH /v1/deployments/"
-                f"{name} or pick another name",
-                details={"deployment": name},
+                f"deployment {bare_name(name)!r} already exists; change it with PATCH "
+                f"/v1/deployments/{bare_name(name)} or pick another name",
+                details={"deployment": bare_name(name)},
             )
-        model = await asyncio.to_thread(self._registry.get_model, request.model)
-        principal = current_principal()
-        if principal is not None and not principal.can_see_model(model.name, model.owner):
-            raise ModelNotFound(f"model {request.model!r} does not exist", details={})
         target = await asyncio.to_thread(
-            self._registry.resolve, request.model, request.version, request.alias
+            self._registry.resolve, model.name, request.version, request.alias
         )
         now = datetime.now(UTC)
         record = DeploymentRecord(
             name=name,
-            model_name=request.model,
+            model_name=model.name,
             # With neither a version nor an alias, pin the latest version as of now.
             version=None if request.alias else target.version,
             alias=request.alias,
@@ -106,20 +109,24 @@ class DeploymentManager:
             max_delay_ms=request.max_delay_ms,
             timeout_s=request.timeout_s,
             isolation=request.isolation.value,
-            owner=principal.org_slug if principal is not None else "",
+            owner=principal.owner,
             created_at=now,
             updated_at=now,
         )
         await asyncio.to_thread(self._repository.save, record)
-        deployment = self._launch(record)
-        deployment.model_owner = model.owner
+        deployment = self._launch(record, model.owner)
         if wait:
             await self._await_launch(deployment)
-        return self.view(name)
+        return self._view(deployment)
 
-    async def update(self, name: str, changes: DeploymentUpdate) -> DeploymentView:
+    async def update(
+        self, principal: Principal, ref: str, changes: DeploymentUpdate
+    ) -> DeploymentView:
         """Scale, retune or retarget a deployment; returns once the change is serving."""
-        deployment = self._get(name)
+        return await self._apply(self._managed(principal, ref), changes)
+
+    async def _apply(self, deployment: _Deployment, changes: DeploymentUpdate) -> DeploymentView:
+        name = deployment.record.name
         fields = changes.model_dump(exclude_none=True)
         if "version" in fields or "alias" in fields:
             fields.setdefault("version", None)
@@ -128,13 +135,14 @@ class DeploymentManager:
             fields["isolation"] = Isolation(fields["isolation"]).value
         record = dataclasses.replace(deployment.record, **fields, updated_at=datetime.now(UTC))
         spec = await self._spec_for(record)
-        endpoint = self._router.find(name)
+        endpoint = self._router.serving(name)
         if endpoint is not None:
             await endpoint.apply(spec)
         elif deployment.state == "failed":  # nothing is serving: start afresh with the change
             await asyncio.to_thread(self._repository.save, record)
-            await self._await_launch(self._launch(record), undeploy_on_failure=False)
-            return self.view(name)
+            relaunched = self._launch(record, deployment.model_owner)
+            await self._await_launch(relaunched, undeploy_on_failure=False)
+            return self._view(relaunched)
         else:
             raise NotReady(
                 f"deployment {name!r} is still loading; retry the change once it is ready",
@@ -142,7 +150,7 @@ class DeploymentManager:
             )
         deployment.record = record
         await asyncio.to_thread(self._repository.save, record)
-        return self.view(name)
+        return self._view(deployment)
 
     async def alias_moved(self, model: str, alias: str) -> None:
         """Swap every deployment that follows ``model``'s ``alias`` to its new version."""
@@ -150,13 +158,16 @@ class DeploymentManager:
             record = deployment.record
             if record.model_name == model and record.alias == alias:
                 try:
-                    await self.update(record.name, DeploymentUpdate(alias=alias))
+                    await self._apply(deployment, DeploymentUpdate(alias=alias))
                 except ModelMartError as exc:
                     deployment.error = exc.to_dict()["error"]
 
-    async def undeploy(self, name: str) -> None:
+    async def undeploy(self, principal: Principal, ref: str) -> None:
         """Stop routing new requests, let queued ones finish, then unload."""
-        deployment = self._get(name)
+        await self._stop(self._managed(principal, ref))
+
+    async def _stop(self, deployment: _Deployment) -> None:
+        name = deployment.record.name
         endpoint = self._router.remove(name)
         if deployment.task is not None and not deployment.task.done():
             deployment.task.cancel()
@@ -167,11 +178,55 @@ class DeploymentManager:
         if endpoint is not None:
             await endpoint.close()
 
-    def view(self, name: str) -> DeploymentView:
-        deployment = self._get(name)
-        endpoint = self._router.find(name)
-        status = endpoint.status() if endpoint is not None else None
+    def view(self, principal: Principal, ref: str) -> DeploymentView:
+        return self._view(self._visible(principal, ref))
+
+    def visible(self, principal: Principal) -> list[DeploymentView]:
+        """The deployments ``principal`` may see, by name."""
+        return [
+            self._view(deployment)
+            for _, deployment in sorted(self._deployments.items())
+            if principal.can_use_deployment(deployment.access)
+        ]
+
+    def states(self) -> list[DeploymentState]:
+        """Every deployment's state, for the server's readiness (names nothing)."""
+        return [deployment.state for deployment in self._deployments.values()]
+
+    async def close(self) -> None:
+        for name in list(self._deployments):
+            deployment = self._deployments.pop(name)
+            if deployment.task is not None:
+                deployment.task.cancel()
+            endpoint = self._router.remove(name)
+            if endpoint is not None:
+                await endpoint.close()
+
+    def _visible(self, principal: Principal, ref: str) -> _Deployment:
+        """The deployment ``ref`` means to ``principal``; foreign ones answer as missing."""
+        for name in principal.candidates(ref):
+            deployment = self._deployments.get(name)
+            if deployment is not None and principal.can_use_deployment(deployment.access):
+                return deployment
+        raise DeploymentNotFound(
+            f"deployment {ref!r} does not exist; list yours with GET /v1/deployments",
+            details={"deployment": ref},
+        )
+
+    def _managed(self, principal: Principal, ref: str) -> _Deployment:
+        """:meth:`_visible`, for a change: only its maker (or the operator) may change it."""
+        deployment = self._visible(principal, ref)
+        if not principal.can_manage(deployment.record.owner):
+            raise Forbidden(
+                f"deployment {ref!r} belongs to another organisation; you may call it, "
+                "not change it"
+            )
+        return deployment
+
+    def _view(self, deployment: _Deployment) -> DeploymentView:
         record = deployment.record
+        endpoint = self._router.serving(record.name)
+        status = endpoint.status() if endpoint is not None else None
         return DeploymentView(
             name=record.name,
             model=record.model_name,
@@ -189,88 +244,27 @@ class DeploymentManager:
             queue_depth=status.queue_depth if status else 0,
         )
 
-    def list(self) -> list[DeploymentView]:
-        return [self.view(name) for name in sorted(self._deployments)]
+    def _model_owner(self, model_name: str) -> str:
+        try:
+            return self._registry.get_model(model_name).owner
+        except ModelNotFound:  # its start fails with the reason; nobody but the operator sees it
+            return OPERATOR_SLUG
 
-    async def close(self) -> None:
-        for name in list(self._deployments):
-            deployment = self._deployments.pop(name)
-            if deployment.task is not None:
-                deployment.task.cancel()
-            endpoint = self._router.remove(name)
-            if endpoint is not None:
-                await endpoint.close()
-
-    def _get(self, name: str) -> _Deployment:
-        deployment = self._deployments.get(name)
-        if deployment is None:
-            raise DeploymentNotFound(
-                f"deployment {name!r} does not exist; list them with GET /v1/deployments",
-                details={"deployment": name}
-                if current_principal() is not None
-                else {"deployment": name, "deployments": sorted(self._deployments)},
-            )
-        return deployment
-
-    def check_access(self, name: str) -> None:
-        """Refuse (as if it did not exist) a deployment the current caller may not use."""
-        principal = current_principal()
-        deployment = self._deployments.get(name)
-        if principal is None or deployment is None:
-            return
-        record = deployment.record
-        # The platform's deployments, and the model owner's own (which serve the customers
-        # it published the model to), are shared; any other belongs to its maker alone.
-        shared = record.owner in ("", OPERATOR_SLUG, deployment.model_owner)
-        if not (principal.can_manage(record.owner) or shared) or not principal.can_see_model(
-            record.model_name, deployment.model_owner
-        ):
-            raise DeploymentNotFound(
-                f"deployment {name!r} does not exist; list them with GET /v1/deployments",
-                details={"deployment": name},
-            )
-
-    def check_manage(self, name: str) -> None:
-        """Only the organisation that made a deployment (or the operator) may change it."""
-        self.check_access(name)
-        principal = current_principal()
-        deployment = self._get(name)
-        if principal is not None and not principal.can_manage(deployment.record.owner):
-            raise Forbidden(
-                f"deployment {name!r} belongs to another organisation; you may call it, "
-                "not change it"
-            )
-
-    def visible(self) -> builtins.list[DeploymentView]:
-        views = []
-        for view in self.list():
-            try:
-                self.check_access(view.name)
-            except DeploymentNotFound:
-                continue
-            views.append(view)
-        return views
-
-    def _launch(self, record: DeploymentRecord) -> _Deployment:
-        deployment = _Deployment(record)
+    def _launch(self, record: DeploymentRecord, model_owner: str) -> _Deployment:
+        deployment = _Deployment(record, model_owner)
         self._deployments[record.name] = deployment
         deployment.task = asyncio.create_task(self._start(deployment), name=f"load-{record.name}")
         return deployment
 
     async def _start(self, deployment: _Deployment) -> None:
         try:
-            if not deployment.model_owner:
-                model = await asyncio.to_thread(
-                    self._registry.get_model, deployment.record.model_name
-                )
-                deployment.model_owner = model.owner
             spec = await self._spec_for(deployment.record)
             endpoint = await self._placement.start(spec)
         except Exception as exc:  # any load failure must show as "failed", never stuck "loading"
             failure = exc if isinstance(exc, ModelMartError) else ModelMartError(repr(exc))
             deployment.state, deployment.error = "failed", failure.to_dict()["error"]
             return
-        self._router.add(deployment.record.name, endpoint)
+        self._router.add(deployment.record.name, endpoint, deployment.access)
         deployment.state, deployment.error = "ready", None
 
     async def _await_launch(
@@ -280,7 +274,7 @@ class DeploymentManager:
         await asyncio.shield(deployment.task)
         if deployment.state == "failed":
             if undeploy_on_failure:
-                await self.undeploy(deployment.record.name)
+                await self._stop(deployment)
             raise _rebuild_error(deployment.error)
 
     async def _resolve(self, model: str, version: int | None, alias: str | None) -> ServedVersion:

@@ -27,7 +27,11 @@ class DeploymentRequest(_Tuning):
     """Serve ``model`` at a pinned ``version`` or following an ``alias`` (never both); with
     neither, the latest version is pinned."""
 
-    model: str = Field(min_length=1, max_length=128)
+    model: str = Field(
+        min_length=1,
+        max_length=200,
+        description="a model you may use: its name, or 'org:name' for another organisation's",
+    )
     name: str | None = Field(default=None, pattern=_NAME_PATTERN)
     version: int | None = Field(default=None, ge=1)
     alias: str | None = Field(default=None, min_length=1, max_length=64)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelmart.errors import DeploymentNotFound, InvalidRequest
+from modelmart.errors import InvalidRequest
+from modelmart.gateway.text_models import fitting, model_endpoint
 from modelmart.gateway.transcripts import Transcript, transcripts_of
 from modelmart.runtimes.audio import decode_audio, wav_bytes
 from modelmart.runtimes.speech import (
@@ -28,6 +29,7 @@ from modelmart.runtimes.speech import (
 from modelmart.serving.placement import Endpoint, Prediction
 from modelmart.serving.router import Router
 from modelmart.serving.validation import conform_batch
+from modelmart.tenancy import Principal
 from modelmart.types import Datatype, Signature
 
 
@@ -46,22 +48,16 @@ class AudioModelKind:
         returned = {spec.name for spec in signature.outputs}
         return inputs == self.inputs and returned.issuperset(self.outputs)
 
-    def endpoint(self, router: Router, name: str) -> Endpoint:
-        """The deployment ``name``: 404 when nothing serves it, 400 when it cannot do this."""
-        endpoint = router.find(name)
-        if endpoint is None:
-            raise DeploymentNotFound(
-                f"model {name!r} is not deployed; deploy it with POST /v1/deployments "
-                f'{{"model": "{name}"}} (GET /v1/catalog lists the built-in models, such as '
-                f"{' and '.join(self.examples)})",
-                details={"param": "model", "deployment": name, "serving": router.names()},
-            )
+    def endpoint(self, router: Router, principal: Principal, name: str) -> Endpoint:
+        """The deployment ``name`` as ``principal`` may use it: 404 when there is none, 400
+        when it cannot do this task."""
+        endpoint = model_endpoint(router, principal, name)
         if not self.fits(endpoint.signature):
-            fitting = sorted(n for n, e in router.endpoints().items() if self.fits(e.signature))
+            fit = fitting(router, principal, self.fits)
             raise InvalidRequest(
                 f"model {name!r} cannot do {self.task}; deploy a model that can, such as "
-                f"{' or '.join(self.examples)}; deployed models that fit: {fitting or 'none'}",
-                details={"param": "model", "fitting": fitting},
+                f"{' or '.join(self.examples)}; deployed models that fit: {fit or 'none'}",
+                details={"param": "model", "fitting": fit},
             )
         return endpoint
 

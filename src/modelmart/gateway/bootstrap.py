@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 
-from modelmart.accounts.principal import OPERATOR_SLUG
 from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
 from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.config import Settings
+from modelmart.tenancy import OPERATOR_SLUG, Principal
 
 
 def bootstrap_operator(accounts: AccountService, settings: Settings) -> str | None:
@@ -21,7 +21,9 @@ def bootstrap_operator(accounts: AccountService, settings: Settings) -> str | No
         is_operator=True,
     )
     chosen = settings.bootstrap_api_key
+    # No key exists yet to act with: the platform makes the first one as itself.
     created = accounts.create_key(
+        Principal.single_user(),
         OPERATOR_SLUG,
         KeyCreate(name="bootstrap", role=Role.OWNER),
         raw=chosen.get_secret_value() if chosen else None,

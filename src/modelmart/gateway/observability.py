@@ -6,13 +6,13 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -89,6 +89,29 @@ class Metrics:
         self.batch_size.labels(deployment).observe(size)
         self.batch_latency.labels(deployment).observe(seconds)
 
+    def exposition(self, deployments: Collection[str] | None = None) -> bytes:
+        """Prometheus text of every series, or (``deployments`` given) only the series of
+        those deployments: what a tenant may see of the server."""
+        if deployments is None:
+            return bytes(generate_latest(self.registry))
+        return bytes(generate_latest(_DeploymentSeries(self.registry, deployments)))
+
+
+class _DeploymentSeries(Collector):
+    """The series of ``registry`` labelled with one of ``deployments``; no server-wide ones."""
+
+    def __init__(self, registry: CollectorRegistry, deployments: Collection[str]) -> None:
+        self._registry = registry
+        self._deployments = frozenset(deployments)
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            samples = [s for s in family.samples if s.labels.get("deployment") in self._deployments]
+            if samples:
+                kept = Metric(family.name, family.documentation, family.type, family.unit)
+                kept.samples = samples
+                yield kept
+
 
 class _EndpointCollector(Collector):
     """Queue depth and ready instances, read from the endpoints at scrape time."""
@@ -114,9 +137,8 @@ class _EndpointCollector(Collector):
 class RequestObserver:
     """ASGI middleware: a request id on every response, an access log line and metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,8 +166,10 @@ class RequestObserver:
 
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-        self.metrics.latency.labels(route).observe(seconds)
+        # The services (and their metrics) are built at start-up, after the middleware.
+        metrics: Metrics = scope["app"].state.services.metrics
+        metrics.requests.labels(route, scope["method"], str(status)).inc()
+        metrics.latency.labels(route).observe(seconds)
         logger.info(
             "request",
             extra={

@@ -17,7 +17,11 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelmart.errors import DeploymentNotFound, InvalidRequest, ModelMartError
+from modelmart.errors import (
+    DeploymentNotFound,
+    InvalidRequest,
+    ModelMartError,
+)
 from modelmart.gateway.errors import log_unexpected
 from modelmart.gateway.responses import FastJSONResponse
 
@@ -52,7 +56,9 @@ def openai_error_body(error: ModelMartError) -> dict[str, Any]:
 
 
 def openai_error_response(error: ModelMartError) -> FastJSONResponse:
-    return FastJSONResponse(openai_error_body(error), status_code=error.status)
+    return FastJSONResponse(
+        openai_error_body(error), status_code=error.status, headers=error.headers()
+    )
 
 
 def _invalid_body(exc: RequestValidationError) -> InvalidRequest:
@@ -75,19 +81,23 @@ class OpenAIRoute(APIRoute):
     so the shape applies to exactly the routes that use it."""
 
     def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
+        return in_openai_shape(super().get_route_handler())
 
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return openai_error_response(_invalid_body(exc))
-            except ModelMartError as exc:
-                return openai_error_response(exc)
-            except Exception as exc:  # any bug must still answer in the shape clients parse
-                return _unexpected(request, exc)
 
-        return handle
+def in_openai_shape(handler: Handler) -> Handler:
+    """``handler``, its failures (its dependencies' included) answered in OpenAI's shape."""
+
+    async def handle(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except RequestValidationError as exc:
+            return openai_error_response(_invalid_body(exc))
+        except ModelMartError as exc:
+            return openai_error_response(exc)
+        except Exception as exc:  # any bug must still answer in the shape clients parse
+            return _unexpected(request, exc)
+
+    return handle
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:

@@ -24,4 +24,6 @@ class FastJSONResponse(JSONResponse):
 def error_response(
     error: ModelMartError, headers: dict[str, str] | None = None
 ) -> FastJSONResponse:
-    return FastJSONResponse(error.to_dict(), status_code=error.status, headers=headers)
+    return FastJSONResponse(
+        error.to_dict(), status_code=error.status, headers={**error.headers(), **(headers or {})}
+    )

@@ -1,19 +1,34 @@
-"""What the routes need, built once at start-up and reached through ``request.app.state``."""
+"""The composition root: :func:`build_services` builds every service and engine from the
+settings and owns their shutdown; routes reach them through ``request.app.state.services``."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlalchemy import Engine
 
 from modelmart.accounts.audit import AuditLog
 from modelmart.accounts.service import AccountService
 from modelmart.billing.service import Billing
+from modelmart.catalog.cards import Catalogue
+from modelmart.catalog.install import install_catalogue
 from modelmart.config import Settings
-from modelmart.deploy.manager import DeploymentManager
+from modelmart.deploy.manager import DeploymentManager, ServingDefaults
+from modelmart.gateway.bootstrap import bootstrap_operator
 from modelmart.gateway.observability import Metrics
+from modelmart.gateway.training_services import TrainingServices, start_training_services
+from modelmart.registry.inspection import IsolatedInspector
 from modelmart.registry.service import Registry
+from modelmart.serving.local import LocalPlacement
+from modelmart.serving.placement import Placement
 from modelmart.serving.router import Router
+from modelmart.store.artifacts import LocalArtifactStore
+from modelmart.store.db import create_engine_for, migrate, session_factory
+from modelmart.store.deployments import DeploymentRepository
 
 
 @dataclass(frozen=True)
@@ -26,6 +41,75 @@ class Services:
     accounts: AccountService
     billing: Billing
     audit: AuditLog
+    training: TrainingServices
+    catalogue: Catalogue
+
+
+@asynccontextmanager
+async def build_services(
+    settings: Settings, placement: Placement | None = None
+) -> AsyncIterator[Services]:
+    """Every service of a server for ``settings``, started; all stopped when the block exits.
+
+    ``placement`` defaults to instances on this machine.
+    """
+    async with AsyncExitStack() as stack:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = _engine(stack, create_engine_for(settings.resolved_database_url))
+        migrate(engine)
+        sessions = session_factory(engine)
+        registry = Registry(
+            sessions,
+            LocalArtifactStore(settings.artifacts_dir),
+            settings.cache_dir,
+            settings.max_unpacked_bytes,
+            IsolatedInspector(settings.instance_start_timeout_s),
+        )
+        router = Router()
+        metrics = Metrics(router.endpoints)
+        manager = DeploymentManager(
+            registry,
+            DeploymentRepository(sessions),
+            placement or LocalPlacement(observer=metrics.observe_batch),
+            router,
+            ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),
+        )
+        stack.push_async_callback(manager.close)
+        # Registers what is missing of the catalogue (manifests only, no weights loaded).
+        catalogue = await asyncio.to_thread(install_catalogue, registry)
+        training = await asyncio.to_thread(start_training_services, settings, sessions, registry)
+        stack.push_async_callback(asyncio.to_thread, training.jobs.close)
+        accounts = AccountService(sessions)
+        ledger_engine = _engine(
+            stack,
+            create_engine_for(settings.resolved_database_url, sqlite_fsync=settings.ledger_fsync),
+        )
+        billing = Billing(
+            sessions,
+            settings.redis_url,
+            session_factory(ledger_engine),
+            ledger_inline=ledger_engine.dialect.name == "sqlite" and not settings.ledger_fsync,
+        )
+        await asyncio.to_thread(billing.start)
+        stack.push_async_callback(billing.close)
+        await asyncio.to_thread(bootstrap_operator, accounts, settings)
+        yield Services(
+            settings=settings,
+            registry=registry,
+            deployments=manager,
+            router=router,
+            metrics=metrics,
+            accounts=accounts,
+            billing=billing,
+            audit=AuditLog(sessions),
+            training=training,
+            catalogue=catalogue,
+        )
+
+
+def _engine(stack: AsyncExitStack, engine: Engine) -> Engine:
+    stack.callback(engine.dispose)
+    return engine
 
 
 async def get_services(request: Request) -> Services:

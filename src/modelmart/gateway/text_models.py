@@ -4,10 +4,15 @@ take them, and metering them. Shared by the OpenAI-compatible routes and the tas
 A deployment can do a text task when its signature has exactly one input, a 1-D ``BYTES``
 tensor, and returns the outputs the task reads (``embedding`` for embeddings, ``label``,
 ``compound`` and ``scores`` for sentiment, ...).
+
+Every route finds its deployment with :func:`model_endpoint`, which applies the tenancy rule
+(:meth:`~modelmart.serving.router.Router.endpoint`): a deployment the caller may not use is
+missing to it, and what a 400 suggests instead lists only deployments it may use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +22,7 @@ from modelmart.errors import DeploymentNotFound, InvalidRequest
 from modelmart.serving.placement import Endpoint
 from modelmart.serving.router import Router
 from modelmart.serving.validation import conform_batch
+from modelmart.tenancy import Principal
 from modelmart.types import Array, Batch, Datatype, Signature, TensorSpec
 
 MAX_ITEMS = 2048
@@ -82,8 +88,25 @@ def as_text(value: Any) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _describe(specs: tuple[TensorSpec, ...]) -> str:
+def describe(specs: tuple[TensorSpec, ...]) -> str:
+    """Tensors as a message shows them: ``text (BYTES [-1]), ...``."""
     return ", ".join(f"{spec.name} ({spec.datatype} {list(spec.shape)})" for spec in specs)
+
+
+def model_endpoint(router: Router, principal: Principal, name: str) -> Endpoint:
+    """The deployment a request's ``model`` field names, as ``principal`` may use it; the
+    router's one 404 otherwise, naming the field at fault."""
+    try:
+        return router.endpoint(principal, name)
+    except DeploymentNotFound as missing:
+        raise DeploymentNotFound(
+            missing.message, details={**missing.details, "param": "model"}
+        ) from None
+
+
+def fitting(router: Router, principal: Principal, fits: Callable[[Signature], bool]) -> list[str]:
+    """The deployments ``principal`` may use whose signature ``fits`` a task, by name."""
+    return sorted(name for name, e in router.visible(principal).items() if fits(e.signature))
 
 
 @dataclass(frozen=True)
@@ -102,17 +125,12 @@ class TextModelKind:
         returned = {spec.name for spec in signature.outputs}
         return text_input(signature) is not None and returned.issuperset(self.outputs)
 
-    def endpoint(self, router: Router, name: str) -> Endpoint:
-        """The deployment ``name``: 404 when nothing serves it, 400 when it cannot do this."""
-        endpoint = router.find(name)
-        if endpoint is None:
-            raise DeploymentNotFound(
-                f"model {name!r} is not deployed; deploy it with POST /v1/deployments "
-                f'{{"model": "{name}"}} (GET /v1/registry/models lists what can be deployed)',
-                details={"param": "model", "deployment": name, "serving": router.names()},
-            )
+    def endpoint(self, router: Router, principal: Principal, name: str) -> Endpoint:
+        """The deployment ``name`` as ``principal`` may use it: 404 when there is none, 400
+        when it cannot do this task."""
+        endpoint = model_endpoint(router, principal, name)
         if not self.fits(endpoint.signature):
-            raise self._cannot_do(name, endpoint.signature, router)
+            raise self._cannot_do(name, endpoint.signature, fitting(router, principal, self.fits))
         return endpoint
 
     def batch(self, signature: Signature, texts: list[str]) -> Batch:
@@ -122,12 +140,11 @@ class TextModelKind:
         column: Array = np.array(texts, dtype=object)
         return conform_batch(signature, {spec.name: column})
 
-    def _cannot_do(self, name: str, signature: Signature, router: Router) -> InvalidRequest:
-        fitting = [n for n, e in router.endpoints().items() if self.fits(e.signature)]
+    def _cannot_do(self, name: str, signature: Signature, fit: list[str]) -> InvalidRequest:
         return InvalidRequest(
-            f"model {name!r} cannot do {self.task}: it takes {_describe(signature.inputs)} "
-            f"and returns {_describe(signature.outputs)}. For {self.task}, deploy a model with "
+            f"model {name!r} cannot do {self.task}: it takes {describe(signature.inputs)} "
+            f"and returns {describe(signature.outputs)}. For {self.task}, deploy a model with "
             f"one text input (BYTES [-1]) returning {list(self.outputs)}, such as "
-            f"{' or '.join(self.examples)}; deployed models that fit: {sorted(fitting) or 'none'}",
-            details={"param": "model", "fitting": sorted(fitting)},
+            f"{' or '.join(self.examples)}; deployed models that fit: {fit or 'none'}",
+            details={"param": "model", "fitting": fit},
         )

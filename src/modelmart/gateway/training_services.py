@@ -1,5 +1,5 @@
-"""The dataset and job services, built at start-up beside :class:`~.services.Services` and
-reached through ``request.app.state.training``."""
+"""The dataset and job services, built by the composition root
+(:func:`~modelmart.gateway.services.build_services`) and reached as ``services.training``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.config import Settings
@@ -57,8 +56,3 @@ def start_training_services(
     if installed:
         log.info("sample datasets took %.2f s", time.perf_counter() - started)
     return TrainingServices(datasets, jobs)
-
-
-async def get_training(request: Request) -> TrainingServices:
-    training: TrainingServices = request.app.state.training
-    return training

@@ -2,10 +2,11 @@
 
 Every inference route calls :func:`report_usage` once it has a result, with the deployment
 that served it and the units consumed (``requests``, ``tokens``, ``images``,
-``audio_seconds``, ``characters``, ...). The metering layer reads it back with
-:func:`reported_usage` when the response goes out; a request that reports nothing (an error,
-a registry call) is not billed. The units also appear in the response body, so a customer can
-check their bill against what they were told.
+``audio_seconds``, ``characters``, ...). Its route class
+(:class:`~modelmart.gateway.metering.MeteredRoute`) reads it back with :func:`reported_usage`
+when the response goes out; a request that reports nothing (an error) is not billed. The
+units also appear in the response body, so a customer can check their bill against what they
+were told.
 """
 
 from __future__ import annotations

@@ -16,6 +16,14 @@ LIST_LIMIT = 200
 _OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
+def job_not_found(job_id: str) -> JobNotFound:
+    """The one answer for a job that is not there, or not the caller's to see."""
+    return JobNotFound(
+        f"job {job_id!r} does not exist; list jobs with `modelmart jobs list`",
+        details={"job": job_id},
+    )
+
+
 def _event(row: JobEventRow) -> JobEvent:
     return JobEvent(
         sequence=row.id,
@@ -67,10 +75,7 @@ class JobRecords:
         with self._sessions() as session:
             row = session.get(JobRow, job_id)
             if row is None:
-                raise JobNotFound(
-                    f"job {job_id!r} does not exist; list jobs with `modelmart jobs list`",
-                    details={"job": job_id},
-                )
+                raise job_not_found(job_id)
             latest = session.scalar(
                 select(JobEventRow)
                 .where(JobEventRow.job_id == job_id)
@@ -79,13 +84,13 @@ class JobRecords:
             )
             return _info(row, latest)
 
-    def recent(self) -> list[JobInfo]:
-        """The newest jobs first."""
+    def recent(self, owner: str | None = None) -> list[JobInfo]:
+        """The newest jobs first: ``owner``'s, or everyone's when None."""
+        query = select(JobRow).order_by(JobRow.created_at.desc()).limit(LIST_LIMIT)
+        if owner is not None:
+            query = query.where(JobRow.owner == owner)
         with self._sessions() as session:
-            rows = session.scalars(
-                select(JobRow).order_by(JobRow.created_at.desc()).limit(LIST_LIMIT)
-            )
-            return [_info(row) for row in rows]
+            return [_info(row) for row in session.scalars(query)]
 
     def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
         with self._sessions() as session:

@@ -1,12 +1,13 @@
 """Training jobs from submission to a registered model version.
 
 ``submit`` checks the dataset and completes the spec before anything is queued, so a bad
-request is refused at once. The executor then reports back here (this class is its
-:class:`~modelmart.jobs.executor.JobListener`): progress is recorded as events; a success is
-registered with the registry *before* the job is marked succeeded, and a failure or a cancel
-registers nothing. On start-up :meth:`recover` marks jobs a dead server left open as failed:
-the embedded executor runs jobs inside the server, so no one else can still be running them
-(one server per database).
+request is refused at once. A caller trains on a dataset it may see, into a model it manages
+or a new one in its own namespace (:mod:`modelmart.tenancy`). The executor then reports back
+here (this class is its :class:`~modelmart.jobs.executor.JobListener`): progress is recorded
+as events; a success is registered with the registry *before* the job is marked succeeded,
+and a failure or a cancel registers nothing. On start-up :meth:`recover` marks jobs a dead
+server left open as failed: the embedded executor runs jobs inside the server, so no one
+else can still be running them (one server per database).
 """
 
 from __future__ import annotations
@@ -14,19 +15,18 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetInfo
-from modelmart.errors import AlreadyExists, ModelMartError, ModelNotFound, ReportNotFound
+from modelmart.errors import ModelMartError, ReportNotFound
 from modelmart.jobs.executor import JobExecutor, JobTicket
-from modelmart.jobs.records import JobRecords
+from modelmart.jobs.records import JobRecords, job_not_found
 from modelmart.jobs.views import JobEvent, JobInfo, JobState, SubmitJob
-from modelmart.registry.service import Registry, check_model_name
+from modelmart.registry.service import Registry
 from modelmart.store.tables import JobRow, utc_now
+from modelmart.tenancy import Principal, bare_name
 from modelmart.training.api import ProgressEvent, TrainingOutcome, validate_spec
 
 log = logging.getLogger(__name__)
@@ -54,20 +54,14 @@ class JobService:
 
     # The API
 
-    def submit(
-        self,
-        request: SubmitJob,
-        owner: str = "",
-        check: Callable[[DatasetInfo, str], None] | None = None,
-    ) -> JobInfo:
-        """Queue a job; ValidationFailed / DatasetNotFound before anything is recorded.
-        ``check`` may refuse the dataset or target model name (tenancy) before that."""
-        dataset = self._datasets.get(request.dataset, request.dataset_version)
+    def submit(self, principal: Principal, request: SubmitJob) -> JobInfo:
+        """Queue a job for ``principal``; DatasetNotFound, ValidationFailed or Forbidden (a
+        model it may use but not change) before anything is recorded."""
+        dataset = self._datasets.find(principal, request.dataset, request.dataset_version)
         columns = [column.name for column in dataset.summary.columns]
         spec = validate_spec(request.spec, dataset.kind, columns)
-        model = check_model_name(request.model or f"{dataset.name}-{spec.family}")
-        if check is not None:
-            check(dataset, model)
+        ref = request.model or f"{bare_name(dataset.name)}-{spec.family}"
+        model = self._registry.training_target(principal, ref)
         stored = self._datasets.stored(dataset)
         job_id = uuid.uuid4().hex
         folder = self._jobs_dir / job_id
@@ -81,7 +75,7 @@ class JobService:
                 dataset_version=dataset.version,
                 model_name=model,
                 created_at=utc_now(),
-                owner=owner,
+                owner=principal.owner,
             )
         )
         self._note(job_id, f"queued: {dataset.name} v{dataset.version} -> model {model}")
@@ -89,19 +83,31 @@ class JobService:
         self._executor.submit(ticket, self)
         return info
 
+    def find(self, principal: Principal, job_id: str) -> JobInfo:
+        """The job ``job_id`` if ``principal`` may see it; one it may not answers exactly as
+        one that does not exist."""
+        info = self._records.get(job_id)
+        if not principal.can_see_private(info.owner):
+            raise job_not_found(job_id)
+        return info
+
     def get(self, job_id: str) -> JobInfo:
+        """The job ``job_id``, whoever's it is (for the server's own use)."""
         return self._records.get(job_id)
 
-    def recent(self) -> list[JobInfo]:
-        return self._records.recent()
+    def visible(self, principal: Principal) -> list[JobInfo]:
+        """The newest jobs ``principal`` may see, newest first."""
+        # Filtered in the query too, so that other tenants' jobs do not crowd out the caller's.
+        jobs = self._records.recent(None if principal.is_operator else principal.owner)
+        return [job for job in jobs if principal.can_see_private(job.owner)]
 
     def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
         return self._records.events(job_id, after)
 
-    def cancel(self, job_id: str) -> JobInfo:
+    def cancel(self, principal: Principal, job_id: str) -> JobInfo:
         """Ask the job to stop. A finished job is returned unchanged; the state turns
         ``cancelled`` once the worker has stopped."""
-        info = self._records.get(job_id)
+        info = self.find(principal, job_id)
         if info.state.finished:
             return info
         if not self._executor.cancel(job_id):
@@ -112,9 +118,9 @@ class JobService:
     def log_file(self, job_id: str) -> Path:
         return self._jobs_dir / job_id / "job.log"
 
-    def logs(self, job_id: str) -> str:
+    def logs(self, principal: Principal, job_id: str) -> str:
         """The job's log (its last megabyte)."""
-        self._records.get(job_id)
+        self.find(principal, job_id)
         path = self.log_file(job_id)
         if not path.is_file():
             return ""
@@ -124,7 +130,8 @@ class JobService:
             return stream.read().decode("utf-8", errors="replace")
 
     def report(self, model: str, ref: int | str) -> tuple[int, dict[str, Any]]:
-        """(version number, evaluation report) of a version that a job trained."""
+        """(version number, evaluation report) of a version that a job trained; ``model`` is
+        a stored name (the route resolved the caller's reference)."""
         version = self._registry.get_version(model, ref).version
         report = self._records.report_of(model, version)
         if report is None:
@@ -180,13 +187,10 @@ class JobService:
     # Helpers
 
     def _register(self, job: JobInfo, outcome: TrainingOutcome) -> int:
-        try:
-            self._registry.get_model(job.model)
-        except ModelNotFound:
-            with suppress(AlreadyExists):
-                self._registry.create_model(
-                    job.model, outcome.task, "trained by ModelMart", job.owner
-                )
+        # Checked again now: the model is written only if the job's owner may change it.
+        self._registry.claim_model(
+            job.model, owner=job.owner, task=outcome.task, description="trained by ModelMart"
+        )
         upload, filename = _as_upload(outcome.artifact)
         dataset = self._datasets.get(job.dataset, job.dataset_version)
         lineage = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,52 +18,37 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.dml import Insert
 
 from modelmart.errors import (
     AlreadyExists,
+    Forbidden,
     InvalidRequest,
     ModelNotFound,
-    VersionNotFound,
 )
 from modelmart.registry.archives import extracted, model_dir, publish, unpack_cached
 from modelmart.registry.formats import detect_format, is_directory_format
+from modelmart.registry.names import check_alias_name, new_model_name
 from modelmart.registry.packages import PackageManifest, assemble, manifest_summary
 from modelmart.registry.rows import model_info, version_info
+from modelmart.registry.versions import (
+    LATEST,
+    aliases,
+    upsert_alias,
+    version_not_found,
+    version_row,
+)
 from modelmart.registry.views import ModelInfo, VersionInfo
 from modelmart.runtimes.base import LoadRequest, inspect_artifact
 from modelmart.store.artifacts import ArtifactStore
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import AliasRow, ModelRow, ModelVersionRow, utc_now
+from modelmart.tenancy import PLATFORM_OWNERS, Principal
 from modelmart.types import RUNTIME_FOR_FORMAT, ArtifactFormat, RuntimeName, Signature, Task
 
 Inspector = Callable[[RuntimeName, LoadRequest], Signature]
 """Loads an artifact once, reconciles the declared signature and returns the one it serves."""
-
-LATEST = "latest"
-MODEL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
-ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-
-
-def check_model_name(name: str) -> str:
-    if not MODEL_NAME.match(name):
-        raise InvalidRequest(
-            f"model name {name!r} is not valid; use 1 to 128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
-
-
-def check_alias_name(alias: str) -> str:
-    if not ALIAS_NAME.match(alias) or alias == LATEST:
-        raise InvalidRequest(
-            f"alias {alias!r} is not valid; use 1 to 64 lowercase letters, digits, '_' or '-', "
-            f"starting with a letter (like production or staging); {LATEST!r} is reserved"
-        )
-    return alias
 
 
 def _parse_task(task: Task | str) -> Task:
@@ -126,24 +110,57 @@ class Registry:
     # Models
 
     def create_model(
-        self, name: str, task: Task | str, description: str = "", owner: str = ""
+        self,
+        principal: Principal,
+        name: str,
+        task: Task | str,
+        *,
+        description: str = "",
+        owner: str = "",
     ) -> ModelInfo:
-        """Create an empty model; AlreadyExists when the name is taken."""
+        """Create an empty model called ``name`` in the caller's namespace, owned by the
+        caller's organisation (with accounts off, by ``owner``: the single user may record
+        one). AlreadyExists when the caller's namespace already holds that name."""
+        stored = new_model_name(principal, name)
+        recorded_owner = principal.owner if principal.accounts else owner
+        created = self._insert_model(stored, _parse_task(task), description, recorded_owner)
+        if created is None:
+            raise AlreadyExists(
+                f"model {name!r} already exists; choose another name, or register a new "
+                "version of the existing model"
+            )
+        return created
+
+    def claim_model(self, name: str, *, owner: str, task: Task, description: str) -> ModelInfo:
+        """The model stored as ``name``, for a writer acting for ``owner`` (a training job):
+        created, owned by ``owner``, when there is none. Forbidden when it exists and is not
+        ``owner``'s to change (another maker took the name while the writer worked)."""
+        with self._sessions() as session:
+            row = session.scalar(select(ModelRow).where(ModelRow.name == name))
+            model = None if row is None else self._model_info(session, row)
+        if model is None:
+            # None again: someone created it between our read and our insert.
+            model = self._insert_model(name, task, description, owner) or self.get_model(name)
+        if model.owner != owner and owner not in PLATFORM_OWNERS:
+            raise Forbidden(
+                f"model {name!r} was created by someone else while this was being made, and "
+                "is not yours to change; train again into another model name",
+                details={"model": name},
+            )
+        return model
+
+    def _insert_model(
+        self, name: str, task: Task, description: str, owner: str
+    ) -> ModelInfo | None:
+        """Insert a model row; None when ``name`` is taken."""
         row = ModelRow(
-            name=check_model_name(name),
-            task=_parse_task(task).value,
-            description=description,
-            owner=owner,
-            created_at=utc_now(),
+            name=name, task=task.value, description=description, owner=owner, created_at=utc_now()
         )
         try:
             with self._sessions.begin() as session:
                 session.add(row)
-        except IntegrityError as exc:
-            raise AlreadyExists(
-                f"model {name!r} already exists; choose another name, or register a new "
-                "version of the existing model"
-            ) from exc
+        except IntegrityError:
+            return None
         return model_info(row, None, {})
 
     def get_model(self, name: str) -> ModelInfo:
@@ -151,18 +168,71 @@ class Registry:
         with self._sessions() as session:
             return self._model_info(session, _model_row(session, name))
 
+    def find_model(self, principal: Principal, ref: str) -> ModelInfo:
+        """The model ``ref`` means to ``principal`` (the tenancy rule's order of names); one it
+        may not see answers exactly as one that does not exist."""
+        model = self.lookup_model(principal, ref)
+        if model is None:
+            raise model_not_found(ref)
+        return model
+
+    def lookup_model(self, principal: Principal, ref: str) -> ModelInfo | None:
+        """:meth:`find_model`, with None for a model that is missing or not the caller's to
+        see (the two are never told apart)."""
+        with self._sessions() as session:
+            for name in principal.candidates(ref):
+                row = session.scalar(select(ModelRow).where(ModelRow.name == name))
+                if row is not None and principal.can_see_model(row.name, row.owner):
+                    return self._model_info(session, row)
+        return None
+
+    def managed_model(self, principal: Principal, ref: str) -> ModelInfo:
+        """:meth:`find_model`, for a change: 403 when ``principal`` may use it, not change it."""
+        model = self.find_model(principal, ref)
+        if not principal.can_manage(model.owner):
+            raise Forbidden(
+                f"model {ref!r} belongs to {model.owner or 'the platform'}; you may use it, "
+                "not change it"
+            )
+        return model
+
+    def training_target(self, principal: Principal, ref: str) -> str:
+        """The stored name of the model a job of ``principal``'s trains into, for ``ref``:
+        a model it sees must be one it manages (Forbidden otherwise, as for any change);
+        any other ``ref`` names a new model in the caller's namespace, which the job creates
+        when it registers its result. Another organisation's model is never written."""
+        if self.lookup_model(principal, ref) is not None:
+            return self.managed_model(principal, ref).name
+        stored = new_model_name(principal, ref)
+        if not principal.in_scope(stored):
+            # It may exist outside the key's scope: the job must not write into it.
+            raise Forbidden(
+                f"this API key may use only the models it was made for, and {ref!r} is not "
+                "one of them; train with a key that is not limited to some models",
+                details={"model": ref},
+            )
+        return stored
+
     def list_models(self) -> list[ModelInfo]:
-        """Every model, by name."""
+        """Every model, by name (whoever owns it: for the server's own use)."""
         with self._sessions() as session:
             rows = session.scalars(select(ModelRow).order_by(ModelRow.name))
             return [self._model_info(session, row) for row in rows]
+
+    def visible_models(self, principal: Principal) -> list[ModelInfo]:
+        """The models ``principal`` may see, by stored name."""
+        return [
+            model
+            for model in self.list_models()
+            if principal.can_see_model(model.name, model.owner)
+        ]
 
     @staticmethod
     def _model_info(session: Session, row: ModelRow) -> ModelInfo:
         latest = session.scalar(
             select(func.max(ModelVersionRow.version)).where(ModelVersionRow.model_id == row.id)
         )
-        return model_info(row, latest, _aliases(session, row))
+        return model_info(row, latest, aliases(session, row))
 
     # Versions
 
@@ -287,7 +357,7 @@ class Registry:
         """Version ``ref`` of the model: a number (``3`` or ``"3"``), an alias, or ``latest``."""
         with self._sessions() as session:
             model = _model_row(session, model_name)
-            return version_info(model, _version_row(session, model, ref))
+            return version_info(model, version_row(session, model, ref))
 
     def resolve(
         self, model_name: str, version: int | None = None, alias: str | None = None
@@ -331,8 +401,8 @@ class Registry:
         with self._sessions.begin() as session:
             lock_for_write(session)
             model = _model_row(session, model_name, for_update=True)
-            target = _version_row(session, model, version)
-            session.execute(_upsert_alias(session, model.id, alias, target.id))
+            target = version_row(session, model, version)
+            session.execute(upsert_alias(session, model.id, alias, target.id))
             return self._model_info(session, model)
 
     def delete_alias(self, model_name: str, alias: str) -> ModelInfo:
@@ -342,7 +412,7 @@ class Registry:
             model = _model_row(session, model_name, for_update=True)
             row = session.get(AliasRow, (model.id, alias))
             if row is None:
-                raise _version_not_found(session, model, alias)
+                raise version_not_found(session, model, alias)
             session.delete(row)
             session.flush()
             return self._model_info(session, model)
@@ -352,67 +422,14 @@ def _model_row(session: Session, name: str, *, for_update: bool = False) -> Mode
     query = select(ModelRow).where(ModelRow.name == name)
     row = session.scalar(query.with_for_update() if for_update else query)
     if row is None:
-        raise ModelNotFound(
-            f"model {name!r} does not exist; create it with POST /v1/registry/models",
-            details={"model": name},
-        )
+        raise model_not_found(name)
     return row
 
 
-def _aliases(session: Session, model: ModelRow) -> dict[str, int]:
-    rows = session.execute(
-        select(AliasRow.name, ModelVersionRow.version)
-        .join(ModelVersionRow, AliasRow.version_id == ModelVersionRow.id)
-        .where(AliasRow.model_id == model.id)
-    )
-    return {name: number for name, number in rows}
-
-
-def _version_row(session: Session, model: ModelRow, ref: int | str) -> ModelVersionRow:
-    if isinstance(ref, str) and ref.isdecimal():
-        ref = int(ref)
-    query = select(ModelVersionRow).where(ModelVersionRow.model_id == model.id)
-    if isinstance(ref, int):
-        query = query.where(ModelVersionRow.version == ref)
-    elif ref == LATEST:
-        query = query.order_by(ModelVersionRow.version.desc()).limit(1)
-    else:
-        query = query.join(AliasRow, AliasRow.version_id == ModelVersionRow.id).where(
-            AliasRow.model_id == model.id, AliasRow.name == ref
-        )
-    row = session.scalar(query)
-    if row is None:
-        raise _version_not_found(session, model, ref)
-    return row
-
-
-def _version_not_found(session: Session, model: ModelRow, ref: int | str) -> VersionNotFound:
-    versions = list(
-        session.scalars(
-            select(ModelVersionRow.version)
-            .where(ModelVersionRow.model_id == model.id)
-            .order_by(ModelVersionRow.version)
-        )
-    )
-    aliases = _aliases(session, model)
-    what = f"version {ref}" if isinstance(ref, int) else f"alias {ref!r}"
-    if not versions:
-        hint = "it has no versions yet; register one first"
-    else:
-        named = ", ".join(f"{name} -> {number}" for name, number in sorted(aliases.items()))
-        hint = f"available versions: {', '.join(map(str, versions))}; aliases: {named or 'none'}"
-    return VersionNotFound(
-        f"model {model.name!r} has no {what}; {hint}",
-        details={"model": model.name, "versions": versions, "aliases": aliases},
-    )
-
-
-def _upsert_alias(session: Session, model_id: int, alias: str, version_id: int) -> Insert:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = {"version_id": version_id, "updated_at": utc_now()}
-    return (
-        insert(AliasRow)
-        .values(model_id=model_id, name=alias, **values)
-        .on_conflict_do_update(index_elements=[AliasRow.model_id, AliasRow.name], set_=values)
+def model_not_found(ref: str) -> ModelNotFound:
+    """The one answer for a model that is not there, or not the caller's to see."""
+    return ModelNotFound(
+        f"model {ref!r} does not exist; GET /v1/registry/models lists the ones you can use, "
+        "POST /v1/registry/models creates one",
+        details={"model": ref},
     )

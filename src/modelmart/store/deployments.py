@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.errors import InvalidRequest
 from modelmart.store.db import lock_for_write
-from modelmart.store.tables import NAME_LENGTH, DeploymentRow, utc_now
+from modelmart.store.tables import QUALIFIED_NAME_LENGTH, DeploymentRow, utc_now
 
 Isolation = Literal["process", "thread"]
 _ISOLATIONS = ("process", "thread")
@@ -41,9 +41,10 @@ class DeploymentRecord:
     updated_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if not 0 < len(self.name) <= NAME_LENGTH:
+        if not 0 < len(self.name) <= QUALIFIED_NAME_LENGTH:
             raise InvalidRequest(
-                f"deployment name {self.name!r} must be 1 to {NAME_LENGTH} characters long"
+                f"deployment name {self.name!r} must be 1 to {QUALIFIED_NAME_LENGTH} characters "
+                "long"
             )
         if (self.version is None) == (self.alias is None):
             raise InvalidRequest(

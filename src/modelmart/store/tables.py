@@ -31,6 +31,8 @@ from sqlalchemy.types import TypeDecorator
 from modelmart.errors import ModelMartError
 
 NAME_LENGTH = 128
+QUALIFIED_NAME_LENGTH = 200
+"""A name scoped to an organisation, ``org:name`` (see modelmart.tenancy)."""
 
 # Fixed constraint names keep migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -76,7 +78,7 @@ class ModelRow(Base):
     __tablename__ = "models"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH), unique=True)
     task: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
     owner: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
@@ -133,8 +135,8 @@ class DeploymentRow(Base):
         CheckConstraint("isolation IN ('process', 'thread')", name="isolation"),
     )
 
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     version: Mapped[int | None] = mapped_column(Integer)
     alias: Mapped[str | None] = mapped_column(String(64))
     instances: Mapped[int] = mapped_column(Integer)
@@ -155,7 +157,7 @@ class DatasetVersionRow(Base):
     __table_args__ = (UniqueConstraint("name", "version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     version: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     file_format: Mapped[str] = mapped_column(String(16))
@@ -181,9 +183,9 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     spec: Mapped[dict[str, Any]] = mapped_column()
-    dataset_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    dataset_name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     dataset_version: Mapped[int] = mapped_column(Integer)
-    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     model_version: Mapped[int | None] = mapped_column(Integer)
     owner: Mapped[str] = mapped_column(String(64), default="")
     failure_reason: Mapped[str | None] = mapped_column(Text)
@@ -282,7 +284,7 @@ class PriceRow(Base):
     __table_args__ = (UniqueConstraint("model_name", "unit"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     unit: Mapped[str] = mapped_column(String(32))
     amount: Mapped[str] = mapped_column(String(MONEY_LENGTH))
     per: Mapped[int] = mapped_column(Integer)
@@ -295,7 +297,7 @@ class PublicationRow(Base):
 
     __tablename__ = "publications"
 
-    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH), primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
@@ -303,7 +305,9 @@ class PublicationRow(Base):
 class UsageRow(Base):
     """One served request: written exactly once, before the response's last byte leaves.
 
-    With an idempotency key the response itself is kept, so a retry gets it back unbilled.
+    With an idempotency key the response itself is kept, so a retry gets it back unbilled,
+    and so is the request's fingerprint (``request_hash``), so the key replays that request
+    only.
     """
 
     __tablename__ = "usage_records"
@@ -313,7 +317,7 @@ class UsageRow(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     key_id: Mapped[int | None] = mapped_column(Integer)
-    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     version: Mapped[int] = mapped_column(Integer)
     units: Mapped[dict[str, Any]] = mapped_column()
     latency_ms: Mapped[float] = mapped_column(Float)
@@ -322,6 +326,7 @@ class UsageRow(Base):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_type: Mapped[str | None] = mapped_column(String(128))
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    request_hash: Mapped[str | None] = mapped_column(String(64))  # sha256, hex
 
 
 class InvoiceRow(Base):
@@ -364,6 +369,6 @@ class RetainedInputRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    model: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    model: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH), index=True)
     texts: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)

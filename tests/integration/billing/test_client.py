@@ -23,11 +23,13 @@ def test_the_sdk_manages_keys_and_reads_usage_and_invoices(
     month = datetime.now(UTC).strftime("%Y-%m")
     with Client(server.url, api_key=org.key) as owner:
         assert owner.whoami()["organisation"] == "sdk-co"
-        created = owner.create_key("sdk-co", "app", role="inference", models=["sdk-iris"])
-        assert created.key.startswith("mm_")
-        assert [key.name for key in owner.list_keys("sdk-co")][-1] == "app"
         with org.client(server) as http:
             serve_iris(http, "sdk-iris", iris_file)
+        # A key's scope names models as requests do, and holds their full names.
+        created = owner.create_key("sdk-co", "app", role="inference", models=["sdk-iris"])
+        assert created.key.startswith("mm_")
+        assert created.models == ["sdk-co:sdk-iris"]
+        assert [key.name for key in owner.list_keys("sdk-co")][-1] == "app"
         with Client(server.url, api_key=created.key) as app_client:
             assert len(app_client.predict("sdk-iris", IRIS_ROW["instances"])) == 1
         rows = owner.usage("key")
@@ -54,4 +56,4 @@ def test_the_cli_lists_keys_usage_and_invoices(server: LiveServer, operator: htt
     assert runner.invoke(app, ["usage", "--by", "model"], env=env).exit_code == 0
     refused = runner.invoke(app, ["keys", "list", "cli-co"], env={**env, "MODELMART_API_KEY": "x"})
     assert refused.exit_code == 1
-    assert "malformed" in refused.output
+    assert "the API key is not valid" in refused.output

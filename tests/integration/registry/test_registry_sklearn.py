@@ -13,12 +13,15 @@ from sklearn.datasets import load_iris
 from modelmart.errors import ArtifactCorrupted, InvalidArtifact, SchemaMismatch, VersionNotFound
 from modelmart.registry.service import Registry
 from modelmart.runtimes.base import create_runtime
+from modelmart.tenancy import Principal
 from modelmart.types import Datatype, RuntimeName, Signature, Task, TensorSpec
+
+SINGLE_USER = Principal.single_user()
 
 
 @pytest.fixture
 def iris(registry: Registry) -> str:
-    registry.create_model("iris", Task.CLASSIFICATION)
+    registry.create_model(SINGLE_USER, "iris", Task.CLASSIFICATION)
     return "iris"
 
 

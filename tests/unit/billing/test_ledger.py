@@ -19,7 +19,7 @@ from modelmart.billing.ledger import (
     _CoreRows,
     totals,
 )
-from modelmart.errors import AlreadyExists
+from modelmart.errors import AlreadyExists, IdempotencyKeyReused
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.store.tables import OrganizationRow, UsageRow
 
@@ -33,10 +33,21 @@ def org_id(sessions: sessionmaker[Session]) -> int:
         return org.id
 
 
-def _entry(org_id: int, index: int, key: str | None = None) -> UsageEntry:
+def _entry(
+    org_id: int, index: int, key: str | None = None, request_hash: str = "request-a"
+) -> UsageEntry:
     response = StoredResponse(200, "application/json", b"{}") if key else None
     return UsageEntry(
-        f"r{index}", org_id, None, "iris", 1, {"requests": 1, "items": 2}, 1.0, key, response
+        f"r{index}",
+        org_id,
+        None,
+        "iris",
+        1,
+        {"requests": 1, "items": 2},
+        1.0,
+        key,
+        response,
+        request_hash if key else None,
     )
 
 
@@ -66,8 +77,8 @@ async def test_a_repeated_idempotency_key_fails_alone(
     await ledger.close()
     assert sum(isinstance(result, AlreadyExists) for result in results) == 1
     assert ledger.count(org_id) == 2
-    assert ledger.replay(org_id, "k") == StoredResponse(200, "application/json", b"{}")
-    assert ledger.replay(org_id, "unknown") is None
+    assert ledger.replay(org_id, "k", "request-a") == StoredResponse(200, "application/json", b"{}")
+    assert ledger.replay(org_id, "unknown", "request-a") is None
 
 
 async def test_records_are_stored_as_the_orm_stores_them(
@@ -105,6 +116,7 @@ async def test_records_are_stored_as_the_orm_stores_them(
     assert row.created_at.tzinfo is not None
     assert row.response_body == b"{}"
     assert row.idempotency_key == "k"
+    assert row.request_hash == "request-a"
 
 
 @pytest.mark.parametrize("inline", [False, True], ids=["writer-thread", "inline"])
@@ -138,7 +150,7 @@ async def test_the_portable_path_used_beyond_sqlite_keeps_the_same_guarantees(
     await ledger.close()
     assert sum(isinstance(result, AlreadyExists) for result in results) == 1
     assert ledger.count(org_id) == 2
-    assert ledger.replay(org_id, "k") == StoredResponse(200, "application/json", b"{}")
+    assert ledger.replay(org_id, "k", "request-a") == StoredResponse(200, "application/json", b"{}")
 
 
 @pytest.fixture
@@ -204,17 +216,116 @@ async def test_a_group_of_any_size_is_written_value_for_value(
     """Groups go in multi-row statements of 64, 32, ... rows: every row keeps its own values."""
     ledger = Ledger(sessions, inline=True)
     entries = [
-        UsageEntry(f"r{i}", org_id, i, "iris", i % 3, {"requests": 1, "items": i}, i / 4)
+        UsageEntry(
+            f"r{i}",
+            org_id,
+            i,
+            "iris",
+            i % 3,
+            {"requests": 1, "items": i},
+            i / 4,
+            idempotency_key=f"k{i}" if i % 2 else None,
+            request_hash=f"h{i}" if i % 2 else None,
+        )
         for i in range(size)
     ]
     await asyncio.gather(*(ledger.record(entry) for entry in entries))
     await ledger.close()
     now = datetime.now(UTC)
     stored = {
-        row.request_id: (row.key_id, row.version, row.units, row.latency_ms)
+        row.request_id: (
+            row.key_id,
+            row.version,
+            row.units,
+            row.latency_ms,
+            row.idempotency_key,
+            row.request_hash,
+        )
         for row in ledger.rows(org_id, now - timedelta(hours=1), now + timedelta(hours=1))
     }
     assert stored == {
-        entry.request_id: (entry.key_id, entry.version, entry.units, entry.latency_ms)
+        entry.request_id: (
+            entry.key_id,
+            entry.version,
+            entry.units,
+            entry.latency_ms,
+            entry.idempotency_key,
+            entry.request_hash,
+        )
         for entry in entries
     }
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["sqlite", "portable"])
+async def test_an_idempotency_key_replays_only_the_request_it_was_served_for(
+    sessions: sessionmaker[Session], org_id: int, portable: bool
+) -> None:
+    ledger = Ledger(sessions, inline=True)
+    if portable:
+        ledger._rows = _CoreRows(sessions.kw["bind"])
+    await ledger.record(_entry(org_id, 1, "k", "request-a"))
+    await ledger.close()
+    assert ledger.replay(org_id, "k", "request-a") == StoredResponse(200, "application/json", b"{}")
+    with pytest.raises(IdempotencyKeyReused, match="use a new key for a new request") as reused:
+        ledger.replay(org_id, "k", "request-b")
+    assert (reused.value.status, reused.value.code) == (422, "idempotency_key_reused")
+    assert ledger.replay(org_id + 1, "k", "request-b") is None  # keys are per organisation
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["sqlite", "portable"])
+async def test_a_different_request_racing_for_a_key_is_refused_as_a_reused_key(
+    sessions: sessionmaker[Session], org_id: int, portable: bool
+) -> None:
+    """Two requests in flight with one key, neither served yet when they checked it: the
+    one written second learns why it lost, a repeat (409) or another request (422)."""
+    ledger = Ledger(sessions, inline=True)
+    if portable:
+        ledger._rows = _CoreRows(sessions.kw["bind"])
+    results = await asyncio.gather(
+        ledger.record(_entry(org_id, 1, "k", "request-a")),
+        ledger.record(_entry(org_id, 2, "k", "request-b")),
+        ledger.record(_entry(org_id, 3, "k", "request-a")),
+        return_exceptions=True,
+    )
+    await ledger.close()
+    assert results[0] is None
+    assert type(results[1]) is IdempotencyKeyReused
+    assert type(results[2]) is AlreadyExists
+    assert ledger.count(org_id) == 1
+
+
+async def test_a_served_request_whose_response_was_not_kept_is_not_run_again(
+    sessions: sessionmaker[Session], org_id: int
+) -> None:
+    ledger = Ledger(sessions, inline=True)
+    too_large = _entry(org_id, 1, "k")._replace(response=None)
+    await ledger.record(too_large)
+    await ledger.close()
+    with pytest.raises(AlreadyExists, match="too large to keep"):
+        ledger.replay(org_id, "k", "request-a")
+
+
+async def test_a_record_from_before_fingerprints_replays_unchecked(
+    sessions: sessionmaker[Session], org_id: int
+) -> None:
+    """Rows written before migration 0004 have no request hash: their key replays as it did."""
+    with sessions() as session:
+        session.add(
+            UsageRow(
+                request_id="old",
+                org_id=org_id,
+                key_id=None,
+                model="iris",
+                version=1,
+                units={"requests": 1},
+                latency_ms=1.0,
+                idempotency_key="k",
+                response_status=200,
+                response_type="application/json",
+                response_body=b"[]",
+            )
+        )
+        session.commit()
+    ledger = Ledger(sessions)
+    assert ledger.replay(org_id, "k", "any") == StoredResponse(200, "application/json", b"[]")
+    await ledger.close()

@@ -7,10 +7,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.accounts.principal import Principal
 from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate, OrganizationUpdate
+from modelmart.accounts.views import KeyCreate, OrganizationUpdate
 from modelmart.billing import limits as limits_module
 from modelmart.billing.ledger import UsageEntry
 from modelmart.billing.limits import RateLimits
@@ -18,6 +17,8 @@ from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import Price
 from modelmart.billing.service import Billing, OrgTerms
 from modelmart.errors import QuotaExceeded, RateLimited
+from modelmart.tenancy import Principal
+from tests.unit.accounts.tenants import caller, make_org
 
 
 @pytest.fixture
@@ -29,11 +30,11 @@ def billing(sessions: sessionmaker[Session]) -> Billing:
 
 def _principal(sessions: sessionmaker[Session], plan: str, budget: str | None = None) -> Principal:
     accounts = AccountService(sessions)
-    accounts.create_organisation(OrganizationCreate(slug="acme", name="Acme", plan=plan))
+    owner = caller(make_org(accounts, "acme", plan))
     if budget is not None:
-        accounts.update_organisation("acme", OrganizationUpdate(monthly_budget=budget))
-    key = accounts.create_key("acme", KeyCreate(name="app"))
-    return accounts.authenticate(key.key)
+        accounts.update_organisation(owner, "acme", OrganizationUpdate(monthly_budget=budget))
+    key = accounts.create_key(owner, "acme", KeyCreate(name="app"))
+    return caller(accounts.organisation(owner, "acme"), key_id=key.id)
 
 
 def _entry(principal: Principal, tokens: int) -> UsageEntry:
@@ -88,13 +89,13 @@ async def test_a_key_with_its_own_limit_is_stopped_before_its_organisation(
     sessions: sessionmaker[Session], billing: Billing
 ) -> None:
     accounts = AccountService(sessions)
-    accounts.create_organisation(OrganizationCreate(slug="acme", name="Acme"))
-    slow = accounts.create_key("acme", KeyCreate(name="slow", requests_per_minute=1))
-    fast = accounts.create_key("acme", KeyCreate(name="fast"))
-    await billing.admit(accounts.authenticate(slow.key))
+    acme = make_org(accounts, "acme")
+    slow = accounts.create_key(caller(acme), "acme", KeyCreate(name="slow", requests_per_minute=1))
+    fast = accounts.create_key(caller(acme), "acme", KeyCreate(name="fast"))
+    await billing.admit(caller(acme, key_id=slow.id))
     with pytest.raises(RateLimited, match="1 requests per minute reached for this API key"):
-        await billing.admit(accounts.authenticate(slow.key))
-    await billing.admit(accounts.authenticate(fast.key))
+        await billing.admit(caller(acme, key_id=slow.id))
+    await billing.admit(caller(acme, key_id=fast.id))
     await billing.close()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from modelmart.catalog.entries import ENTRIES, OWNER, entry_named
 from modelmart.errors import NotFound
-from modelmart.registry.service import check_model_name
+from modelmart.registry.names import check_model_name
 from modelmart.runtimes.base import _RUNTIME_MODULES
 from modelmart.types import ArtifactFormat, Datatype
 

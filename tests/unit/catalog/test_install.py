@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelmart.catalog.entries import ENTRIES, OWNER, VADER_SENTIMENT
 from modelmart.catalog.install import install_catalogue, manifest_digest
+from modelmart.tenancy import Principal
 from modelmart.types import ArtifactFormat
 
 from .catalog_fakes import MISSING, measurements
@@ -74,7 +75,9 @@ def test_an_entry_whose_package_is_missing_is_listed_as_unavailable(registry):
 
 
 def test_a_user_model_of_the_same_name_is_left_alone(registry):
-    registry.create_model("langid", "custom", "mine", owner="alice")
+    registry.create_model(
+        Principal.single_user(), "langid", "custom", description="mine", owner="alice"
+    )
     (langid,) = [entry for entry in ENTRIES if entry.name == "langid"]
 
     catalogue = install_catalogue(registry, (langid,), measurements())

@@ -19,6 +19,7 @@ from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.training.api import DatasetKind
 from tests.unit.datasets.files import TABLE, image_zip, write
+from tests.unit.registry.builders import SINGLE_USER
 
 
 @pytest.fixture
@@ -45,13 +46,17 @@ def test_versions_are_numbered_and_the_same_bytes_reuse_a_version(
     any_service: DatasetService, tmp_path: Path
 ) -> None:
     service = any_service
-    first = service.register("toy", write(tmp_path / "a.csv", TABLE), "a.csv", DatasetMetadata())
-    again = service.register("toy", tmp_path / "a.csv", "a.csv", DatasetMetadata())
+    first = service.register(
+        SINGLE_USER, "toy", write(tmp_path / "a.csv", TABLE), "a.csv", DatasetMetadata()
+    )
+    again = service.register(SINGLE_USER, "toy", tmp_path / "a.csv", "a.csv", DatasetMetadata())
     changed = write(tmp_path / "b.csv", TABLE + "99,1,a\n")
-    second = service.register("toy", changed, "b.csv", DatasetMetadata(description="more"))
+    second = service.register(
+        SINGLE_USER, "toy", changed, "b.csv", DatasetMetadata(description="more")
+    )
     assert (first.version, again.version, second.version) == (1, 1, 2)
     assert again.digest == first.digest != second.digest
-    assert [v.version for v in service.list_versions("toy")] == [1, 2]
+    assert [v.version for v in service.versions(SINGLE_USER, "toy")] == [1, 2]
     assert service.get("toy").version == 2
     assert service.get("toy", 1).summary.rows == 20
     assert [(d.name, d.version) for d in service.list_latest()] == [("toy", 2)]
@@ -59,17 +64,19 @@ def test_versions_are_numbered_and_the_same_bytes_reuse_a_version(
 
 
 def test_a_refused_upload_leaves_nothing(service: DatasetService, tmp_path: Path) -> None:
+    bad = write(tmp_path / "b.csv", "x,label\n1,a\n2,a\n")
     with pytest.raises(InvalidDataset):
-        service.register("bad", write(tmp_path / "b.csv", "x,label\n1,a\n2,a\n"), "b.csv",
-                         DatasetMetadata())  # fmt: skip
+        service.register(SINGLE_USER, "bad", bad, "b.csv", DatasetMetadata())
     with pytest.raises(DatasetNotFound, match="dataset 'bad' does not exist"):
-        service.list_versions("bad")
+        service.versions(SINGLE_USER, "bad")
     with pytest.raises(InvalidRequest, match="dataset name"):
-        service.register("../x", tmp_path / "b.csv", "b.csv", DatasetMetadata())
+        service.register(SINGLE_USER, "../x", tmp_path / "b.csv", "b.csv", DatasetMetadata())
 
 
 def test_unknown_versions_are_not_found(service: DatasetService, tmp_path: Path) -> None:
-    service.register("toy", write(tmp_path / "a.csv", TABLE), "a.csv", DatasetMetadata())
+    service.register(
+        SINGLE_USER, "toy", write(tmp_path / "a.csv", TABLE), "a.csv", DatasetMetadata()
+    )
     with pytest.raises(DatasetNotFound, match="version 9 of dataset 'toy'"):
         service.get("toy", 9)
     with pytest.raises(DatasetNotFound):
@@ -77,20 +84,20 @@ def test_unknown_versions_are_not_found(service: DatasetService, tmp_path: Path)
 
 
 def test_preview_returns_json_safe_rows(service: DatasetService, tmp_path: Path) -> None:
-    service.register("toy", write(tmp_path / "a.csv", "x,y,label\n1,,a\n2,3,b\n"), "a.csv",
-                     DatasetMetadata())  # fmt: skip
-    preview = service.preview("toy", None, 1)
+    table = write(tmp_path / "a.csv", "x,y,label\n1,,a\n2,3,b\n")
+    service.register(SINGLE_USER, "toy", table, "a.csv", DatasetMetadata())
+    preview = service.preview(service.find(SINGLE_USER, "toy"), 1)
     assert preview.columns == ["x", "y", "label"]
     assert preview.rows == [{"x": 1, "y": None, "label": "a"}]
     with pytest.raises(InvalidRequest, match="rows must be"):
-        service.preview("toy", None, 0)
+        service.preview(service.get("toy"), 0)
 
 
 def test_training_data_of_an_image_dataset_points_into_the_unpacked_zip(
     service: DatasetService, tmp_path: Path
 ) -> None:
-    info = service.register("pics", image_zip(tmp_path / "p.zip", {"a": 2, "b": 2}), "p.zip",
-                            DatasetMetadata())  # fmt: skip
+    images = image_zip(tmp_path / "p.zip", {"a": 2, "b": 2})
+    info = service.register(SINGLE_USER, "pics", images, "p.zip", DatasetMetadata())
     data = load_training_data(service.stored(info))
     assert data.kind is DatasetKind.IMAGES
     assert data.root is not None
@@ -130,9 +137,9 @@ def test_fashion_mnist_is_registered_on_first_use(service: DatasetService, tmp_p
         service._sessions, MemoryArtifactStore(), tmp_path / "c", 10**7, on_demand_samples(folder)
     )
     assert lazy.names() == set()
-    info = lazy.get("fashion-mnist")
+    info = lazy.find(SINGLE_USER, "fashion-mnist")
     assert (info.kind, info.summary.rows) == (DatasetKind.IMAGES, 6)
     assert info.summary.class_balance == {"t-shirt": 3, "trouser": 3}
-    assert lazy.get("fashion-mnist").version == 1  # the second ask finds it registered
+    assert lazy.find(SINGLE_USER, "fashion-mnist").version == 1  # registered by the first ask
     with pytest.raises(DatasetNotFound):
-        lazy.get("other")
+        lazy.find(SINGLE_USER, "other")

@@ -1,23 +1,38 @@
-"""A gateway app with fake endpoints and a fake registry, for route tests without models."""
+"""A gateway app with fake endpoints and a fake registry, for route tests without models.
+
+Deployments are the platform's unless a test says otherwise; with accounts off (the default)
+every request comes from :meth:`Principal.single_user`. :func:`app_with` takes an
+``accounts`` fake (keys -> principals) to turn accounts on, and a ``billing`` fake to meter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from types import ModuleType, SimpleNamespace
 
 import httpx
 import numpy as np
 from fastapi import FastAPI
 
-from modelmart.errors import ModelNotFound
+from modelmart.accounts.roles import Role
+from modelmart.billing.ledger import Ledger, UsageEntry
+from modelmart.billing.retention import RetainedInput
+from modelmart.errors import ContextLengthExceeded, ModelNotFound, Unauthenticated, WorkerCrashed
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import inference, openai, tasks
-from modelmart.gateway.services import Services
 from modelmart.registry.views import ModelInfo
 from modelmart.runtimes.base import LoadRequest
+from modelmart.runtimes.generation import (
+    CHAT_SIGNATURE,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    TextDelta,
+)
 from modelmart.serving.placement import (
     Endpoint,
     EndpointSpec,
@@ -26,6 +41,7 @@ from modelmart.serving.placement import (
     ServedVersion,
 )
 from modelmart.serving.router import Router
+from modelmart.tenancy import CATALOGUE_OWNER, DeploymentAccess, Principal
 from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName, Signature, TensorSpec
 
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -66,6 +82,49 @@ class FakeEndpoint(Endpoint):
 
     def status(self) -> EndpointStatus:
         return EndpointStatus(1, 0, self.spec.target.version, 0)
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeChat(Endpoint):
+    """Answers every conversation with ``pieces``; ``fail_after`` raises mid-answer."""
+
+    generative = True
+
+    def __init__(self, pieces: list[str], fail_after: int | None = None) -> None:
+        load = LoadRequest(Path("/nonexistent"), ArtifactFormat.GGUF)
+        self.spec = EndpointSpec("chat", ServedVersion("smol", 4, RuntimeName.LLAMA_CPP, load))
+        self.signature = CHAT_SIGNATURE
+        self.pieces = pieces
+        self.fail_after = fail_after
+        self.requests: list[GenerationRequest] = []
+        self.closed = 0
+        self.yielded = 0
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        self.requests.append(request)
+        if request.messages[-1].content == "too long":
+            raise ContextLengthExceeded("too long for 64 tokens", details={"param": "messages"})
+        try:
+            for index, piece in enumerate(self.pieces):
+                if index == self.fail_after:
+                    raise WorkerCrashed("the worker died")
+                self.yielded += 1
+                yield TextDelta(piece)
+                await asyncio.sleep(0)  # as a real endpoint waits for its next token
+            yield GenerationDone(7, len(self.pieces), "length")
+        finally:
+            self.closed += 1
+
+    async def predict(self, inputs: Batch) -> Prediction:
+        raise NotImplementedError
+
+    async def apply(self, spec: EndpointSpec) -> None:
+        self.spec = spec
+
+    def status(self) -> EndpointStatus:
+        return EndpointStatus(1, 0, 4, 0)
 
     async def close(self) -> None:
         return None
@@ -145,25 +204,115 @@ def fake_endpoints() -> dict[str, FakeEndpoint]:
     }
 
 
-def app_with(endpoints: dict[str, FakeEndpoint]) -> FastAPI:
-    router = Router()
+def serve(router: Router, endpoints: Mapping[str, Endpoint], owner: str = "") -> Router:
+    """Add ``endpoints`` (by stored name) to ``router`` as ``owner``'s deployments of its own
+    models; the platform's ("", the default) serve the catalogue's models."""
     for name, endpoint in endpoints.items():
-        router.add(name, endpoint)
+        model = endpoint.spec.target.model
+        router.add(name, endpoint, DeploymentAccess(owner, model, owner or CATALOGUE_OWNER))
+    return router
+
+
+class FakeAccounts:
+    """API keys and the callers they stand for."""
+
+    def __init__(self, keys: Mapping[str, Principal]) -> None:
+        self.keys = dict(keys)
+
+    async def authenticate(self, raw: str) -> Principal:
+        if raw not in self.keys:
+            raise Unauthenticated("the API key is not valid; check it or create a new one")
+        return self.keys[raw]
+
+
+def tenant(
+    slug: str,
+    *,
+    org_id: int = 1,
+    key_id: int = 1,
+    models: Iterable[str] | None = None,
+    role: Role = Role.DEVELOPER,
+) -> Principal:
+    """A customer organisation's caller; ``models`` is its key's model scope."""
+    return Principal(
+        org_id=org_id,
+        org_slug=slug,
+        key_id=key_id,
+        role=role,
+        is_operator=False,
+        models=frozenset(models) if models is not None else None,
+        published=frozenset(),
+    )
+
+
+class FakeRetention:
+    def __init__(self) -> None:
+        self.kept: list[RetainedInput] = []
+
+    def keep(self, item: RetainedInput) -> None:
+        self.kept.append(item)
+
+
+class FakeBilling:
+    """Admits every request (or raises ``refusal``); settles into a real ledger, after
+    ``gate`` opens when a test holds it shut."""
+
+    def __init__(self, ledger: Ledger, *, shares_data: bool = False) -> None:
+        self.ledger = ledger
+        self.shares_data = shares_data
+        self.retention = FakeRetention()
+        self.refusal: Exception | None = None
+        self.gate: asyncio.Event | None = None
+        self.settling = asyncio.Event()
+        self.settled: list[UsageEntry] = []
+
+    async def admit(self, principal: Principal) -> SimpleNamespace:
+        if self.refusal is not None:
+            raise self.refusal
+        return SimpleNamespace(shares_data=self.shares_data)
+
+    async def settle(self, principal: Principal, entry: UsageEntry) -> None:
+        self.settling.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        await self.ledger.record(entry)
+        self.settled.append(entry)
+
+
+def fake_services(
+    router: Router,
+    registry: object = None,
+    *,
+    accounts: FakeAccounts | None = None,
+    billing: object = None,
+) -> SimpleNamespace:
+    """What the routes read of the services; accounts are on when ``accounts`` is given."""
+    return SimpleNamespace(
+        settings=SimpleNamespace(auth_enabled=accounts is not None),
+        router=router,
+        registry=registry,
+        accounts=accounts,
+        billing=billing,
+    )
+
+
+def app_with(
+    endpoints: Mapping[str, Endpoint],
+    *,
+    modules: Iterable[ModuleType] = (inference, openai, tasks),
+    router: Router | None = None,
+    accounts: FakeAccounts | None = None,
+    billing: object = None,
+) -> FastAPI:
+    """An app with ``modules``' routes; ``endpoints`` are added to ``router`` as the
+    platform's deployments."""
+    router = serve(router or Router(), endpoints)
     registry = FakeRegistry([e.spec.target.model for e in endpoints.values()])
     app = FastAPI(default_response_class=FastJSONResponse)
     install_error_handlers(app)
-    for module in (inference, openai, tasks):
+    for module in modules:
         app.include_router(module.router)
-    app.state.services = Services(
-        settings=cast(Any, None),
-        registry=cast(Any, registry),
-        deployments=cast(Any, None),
-        router=router,
-        metrics=cast(Any, None),
-        accounts=cast(Any, None),
-        billing=cast(Any, None),
-        audit=cast(Any, None),
-    )
+    app.state.services = fake_services(router, registry, accounts=accounts, billing=billing)
     return app
 
 

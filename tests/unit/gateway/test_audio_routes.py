@@ -8,17 +8,13 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile
-from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from modelmart.gateway.errors import install_error_handlers
-from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import audio, audio_tasks
 from modelmart.runtimes.audio import wav_bytes
 from modelmart.runtimes.base import LoadRequest
@@ -30,8 +26,8 @@ from modelmart.serving.placement import (
     Prediction,
     ServedVersion,
 )
-from modelmart.serving.router import Router
 from modelmart.types import ArtifactFormat, Batch, RuntimeName, Signature
+from tests.unit.gateway.route_fakes import app_with
 
 
 class FakeEndpoint(Endpoint):
@@ -110,14 +106,7 @@ def endpoints() -> dict[str, FakeEndpoint]:
 
 @pytest.fixture
 async def http(endpoints: dict[str, FakeEndpoint]) -> AsyncIterator[AsyncClient]:
-    router = Router()
-    for name, endpoint in endpoints.items():
-        router.add(name, endpoint)
-    app = FastAPI(default_response_class=FastJSONResponse)
-    install_error_handlers(app)
-    app.include_router(audio.router)
-    app.include_router(audio_tasks.router)
-    app.state.services = SimpleNamespace(router=router)
+    app = app_with(endpoints, modules=(audio, audio_tasks))
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://modelmart") as client:
         yield client
@@ -300,7 +289,7 @@ async def test_transcription_task_takes_multipart_uploads(http: AsyncClient) -> 
         ({"input": ["UklGRg=="] * 33}, "invalid_request", "at most 32"),
         ({"inputs": "x"}, "invalid_request", "does not match the API"),
         ({"input": base64.b64encode(b"").decode() or "AAAA"}, "invalid_audio", "not an audio"),
-        ({"model": "nope", "input": "AAAA"}, "deployment_not_found", "is not deployed"),
+        ({"model": "nope", "input": "AAAA"}, "deployment_not_found", "named 'nope' is serving"),
     ],
 )
 async def test_transcription_task_errors_use_modelmart_shape(

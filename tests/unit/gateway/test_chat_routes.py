@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncGenerator
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -14,72 +11,12 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from modelmart.errors import ContextLengthExceeded, WorkerCrashed
 from modelmart.gateway.routes import chat
 from modelmart.gateway.usage import Usage, reported_usage
-from modelmart.runtimes.base import LoadRequest
-from modelmart.runtimes.generation import (
-    CHAT_SIGNATURE,
-    GenerationDone,
-    GenerationEvent,
-    GenerationRequest,
-    TextDelta,
-)
-from modelmart.serving.placement import (
-    Endpoint,
-    EndpointSpec,
-    EndpointStatus,
-    Prediction,
-    ServedVersion,
-)
-from modelmart.serving.router import Router
-from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName
-from tests.unit.gateway.route_fakes import FakeEndpoint, embed, text_signature
+from modelmart.types import Datatype
+from tests.unit.gateway.route_fakes import FakeChat, FakeEndpoint, app_with, embed, text_signature
 
 EMBEDDING = ("embedding", Datatype.FP32, (-1, 3))
-
-
-class FakeChat(Endpoint):
-    """Answers every conversation with ``pieces``; ``fail_after`` raises mid-answer."""
-
-    generative = True
-
-    def __init__(self, pieces: list[str], fail_after: int | None = None) -> None:
-        load = LoadRequest(Path("/nonexistent"), ArtifactFormat.GGUF)
-        self.spec = EndpointSpec("chat", ServedVersion("smol", 4, RuntimeName.LLAMA_CPP, load))
-        self.signature = CHAT_SIGNATURE
-        self.pieces = pieces
-        self.fail_after = fail_after
-        self.requests: list[GenerationRequest] = []
-        self.closed = 0
-        self.yielded = 0
-
-    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
-        self.requests.append(request)
-        if request.messages[-1].content == "too long":
-            raise ContextLengthExceeded("too long for 64 tokens", details={"param": "messages"})
-        try:
-            for index, piece in enumerate(self.pieces):
-                if index == self.fail_after:
-                    raise WorkerCrashed("the worker died")
-                self.yielded += 1
-                yield TextDelta(piece)
-                await asyncio.sleep(0)  # as a real endpoint waits for its next token
-            yield GenerationDone(7, len(self.pieces), "length")
-        finally:
-            self.closed += 1
-
-    async def predict(self, inputs: Batch) -> Prediction:
-        raise NotImplementedError
-
-    async def apply(self, spec: EndpointSpec) -> None:
-        self.spec = spec
-
-    def status(self) -> EndpointStatus:
-        return EndpointStatus(1, 0, 4, 0)
-
-    async def close(self) -> None:
-        return None
 
 
 class RecordUsage:
@@ -105,13 +42,9 @@ def seen() -> list[Usage | None]:
 async def http(
     endpoint: FakeChat, seen: list[Usage | None]
 ) -> AsyncGenerator[httpx.AsyncClient, None]:
-    router = Router()
-    router.add("chat", endpoint)
-    router.add("embedder", FakeEndpoint("embedder", text_signature(EMBEDDING), embed))
-    router.add("broken", FakeChat(["a", "b"], fail_after=1))
-    app = FastAPI()
-    app.include_router(chat.router)
-    app.state.services = SimpleNamespace(router=router)
+    embedder = FakeEndpoint("embedder", text_signature(EMBEDDING), embed)
+    deployed = {"chat": endpoint, "embedder": embedder, "broken": FakeChat(["a", "b"], 1)}
+    app = app_with(deployed, modules=(chat,))
     transport = httpx.ASGITransport(app=RecordUsage(app, seen))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
@@ -277,11 +210,7 @@ async def test_options_reach_the_model(http: httpx.AsyncClient, endpoint: FakeCh
 
 
 async def test_a_client_gone_before_a_whole_answer_stops_the_model(endpoint: FakeChat) -> None:
-    router = Router()
-    router.add("chat", endpoint)
-    app = FastAPI()
-    app.include_router(chat.router)
-    app.state.services = SimpleNamespace(router=router)
+    app = app_with({"chat": endpoint}, modules=(chat,))
     payload = json.dumps(body()).encode()
     incoming = [
         {"type": "http.request", "body": payload, "more_body": False},

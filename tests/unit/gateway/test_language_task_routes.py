@@ -170,7 +170,7 @@ async def test_translation_needs_both_languages(http: AsyncClient) -> None:
     assert response.json()["error"]["code"] == "validation_failed"
 
 
-async def test_an_undeployed_translator_says_how_to_deploy_it(
+async def test_an_undeployed_translator_is_named_in_the_404(
     endpoints: dict[str, FakeEndpoint],
 ) -> None:
     del endpoints["apertium-en-es"]
@@ -178,7 +178,9 @@ async def test_an_undeployed_translator_says_how_to_deploy_it(
         body = {"input": "hello", "source": "en", "target": "es"}
         response = await http.post("/v1/tasks/translation", json=body)
     assert response.status_code == 404
-    assert '{"model": "apertium-en-es"}' in response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert "no deployment named 'apertium-en-es' is serving" in message
+    assert "deploy the model with POST /v1/deployments" in message
 
 
 async def test_the_documented_examples_carry_the_options(http: AsyncClient) -> None:

@@ -178,7 +178,7 @@ async def test_a_body_that_is_not_json_is_an_openai_400(http: AsyncClient) -> No
 async def test_embedding_with_an_unknown_or_unfit_model(http: AsyncClient) -> None:
     missing = await http.post("/v1/embeddings", json={"model": "nope", "input": "a"})
     assert missing.status_code == 404
-    assert "deploy it with POST /v1/deployments" in openai_error(
+    assert "deploy the model with POST /v1/deployments" in openai_error(
         missing.json(), "model_not_found", "model"
     )
     wrong = await http.post("/v1/embeddings", json={"model": "vader-sentiment", "input": "a"})

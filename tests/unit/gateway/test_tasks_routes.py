@@ -80,7 +80,11 @@ async def test_an_undeployed_model_says_how_to_deploy_it(
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "deployment_not_found"
-    assert 'deploy it with POST /v1/deployments {"model": "langid"}' in error["message"]
+    assert error["message"] == (
+        "no deployment named 'langid' is serving; list yours with GET /v1/deployments or "
+        "deploy the model with POST /v1/deployments"
+    )
+    assert error["details"] == {"deployment": "langid", "param": "model"}
 
 
 async def test_a_model_of_another_kind_is_a_400_naming_what_fits(http: AsyncClient) -> None:

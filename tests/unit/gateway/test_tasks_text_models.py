@@ -11,8 +11,9 @@ from modelmart.gateway.text_models import (
     text_usage,
 )
 from modelmart.serving.router import Router
+from modelmart.tenancy import Principal
 from modelmart.types import Datatype, Signature, TensorSpec
-from tests.unit.gateway.route_fakes import EMBEDDER, TABULAR, FakeEndpoint, embed
+from tests.unit.gateway.route_fakes import EMBEDDER, TABULAR, FakeEndpoint, embed, serve
 
 KIND = TextModelKind("embeddings", ("embedding",), ("minilm-int8",))
 
@@ -62,15 +63,16 @@ def test_bytes_outputs_read_as_text() -> None:
 
 
 def test_endpoint_lookup_explains_how_to_deploy_and_what_fits() -> None:
-    router = Router()
-    router.add("embedder", FakeEndpoint("embedder", EMBEDDER, embed))
-    router.add("iris", FakeEndpoint("iris", TABULAR, embed))
-    assert KIND.endpoint(router, "embedder") is router.get("embedder")
+    embedder = FakeEndpoint("embedder", EMBEDDER, embed)
+    router = serve(Router(), {"embedder": embedder, "iris": FakeEndpoint("iris", TABULAR, embed)})
+    caller = Principal.single_user()
+    assert KIND.endpoint(router, caller, "embedder") is embedder
 
-    with pytest.raises(DeploymentNotFound, match=r'POST /v1/deployments \{"model": "nope"\}'):
-        KIND.endpoint(router, "nope")
+    with pytest.raises(DeploymentNotFound, match="no deployment named 'nope'") as missing:
+        KIND.endpoint(router, caller, "nope")
+    assert missing.value.details == {"deployment": "nope", "param": "model"}
     with pytest.raises(InvalidRequest) as caught:
-        KIND.endpoint(router, "iris")
+        KIND.endpoint(router, caller, "iris")
     message = caught.value.message
     assert "model 'iris' cannot do embeddings: it takes input (FP64 [-1, 4])" in message
     assert "returning ['embedding'], such as minilm-int8" in message

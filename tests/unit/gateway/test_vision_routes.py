@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,13 +18,10 @@ from modelmart.catalog.vision_entries import (
     EMBEDDER_SIGNATURE,
     OCR_SIGNATURE,
 )
-from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.images import MAX_IMAGES
-from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import vision
-from modelmart.serving.router import Router
 from modelmart.types import Batch
-from tests.unit.gateway.route_fakes import LANGUAGE, FakeEndpoint, client_for, language
+from tests.unit.gateway.route_fakes import LANGUAGE, FakeEndpoint, app_with, client_for, language
 
 
 def png(width: int = 4, height: int = 3) -> bytes:
@@ -81,14 +77,7 @@ def read(images: list[bytes]) -> Batch:
 
 
 def vision_app(endpoints: dict[str, FakeEndpoint]) -> FastAPI:
-    router = Router()
-    for name, endpoint in endpoints.items():
-        router.add(name, endpoint)
-    app = FastAPI(default_response_class=FastJSONResponse)
-    install_error_handlers(app)
-    app.include_router(vision.router)
-    app.state.services = SimpleNamespace(router=router)  # the routes read only the router
-    return app
+    return app_with(endpoints, modules=(vision,))
 
 
 @pytest.fixture
@@ -218,7 +207,9 @@ async def test_a_model_of_another_kind_is_a_400_naming_what_fits(http: AsyncClie
 async def test_an_undeployed_model_says_how_to_deploy_it(http: AsyncClient) -> None:
     response = await http.post("/v1/tasks/ocr", json={"model": "tesseract", "input": b64(png())})
     assert response.status_code == 404
-    assert 'POST /v1/deployments {"model": "tesseract"}' in response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert "no deployment named 'tesseract' is serving" in message
+    assert "deploy the model with POST /v1/deployments" in message
 
 
 @pytest.mark.parametrize(

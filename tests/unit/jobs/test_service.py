@@ -3,14 +3,10 @@ reports, cancellation, and recovery after a restart (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetMetadata
 from modelmart.errors import (
     DatasetNotFound,
     JobNotFound,
@@ -18,57 +14,18 @@ from modelmart.errors import (
     ReportNotFound,
     ValidationFailed,
 )
-from modelmart.jobs.records import JobRecords
-from modelmart.jobs.service import RESTARTED, JobService
+from modelmart.jobs.service import RESTARTED
 from modelmart.jobs.views import JobState, SubmitJob
-from modelmart.registry.service import Registry
-from modelmart.store.artifacts import MemoryArtifactStore
-from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.store.tables import JobRow, utc_now
 from modelmart.training.api import TrainingSpec
-from tests.unit.conftest import FakeInspector
-from tests.unit.datasets.files import TABLE, write
-from tests.unit.jobs.fakes import REPORT, FakeExecutor
-
-
-@dataclass
-class World:
-    jobs: JobService
-    registry: Registry
-    executor: FakeExecutor
-    records: JobRecords
-    inspector: FakeInspector
-    jobs_dir: Path
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    yield from _world(f"sqlite:///{tmp_path / 'modelmart.db'}", tmp_path)
-
-
-@pytest.fixture
-def any_world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    """A world on SQLite, then on PostgreSQL: for the tests of what the store does."""
-    yield from _world(database_url, tmp_path)
-
-
-def _world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    engine = create_engine_for(database_url)
-    migrate(engine)
-    sessions = session_factory(engine)
-    datasets = DatasetService(sessions, MemoryArtifactStore(), tmp_path / "cache", 10**7)
-    datasets.register("toy", write(tmp_path / "t.csv", TABLE), "t.csv", DatasetMetadata())
-    inspector = FakeInspector()
-    registry = Registry(sessions, MemoryArtifactStore(), tmp_path / "mcache", 10**7, inspector)
-    executor, records = FakeExecutor(), JobRecords(sessions)
-    jobs = JobService(records, datasets, registry, executor, tmp_path / "jobs")
-    yield World(jobs, registry, executor, records, inspector, tmp_path / "jobs")
-    engine.dispose()
+from tests.unit.jobs.conftest import World
+from tests.unit.jobs.fakes import REPORT
+from tests.unit.registry.builders import SINGLE_USER
 
 
 def submit(world: World, model: str | None = None) -> str:
     request = SubmitJob(dataset="toy", model=model, spec=TrainingSpec(task="classification"))
-    return world.jobs.submit(request).id
+    return world.jobs.submit(SINGLE_USER, request).id
 
 
 def test_a_successful_job_registers_a_version_with_lineage_and_report(any_world: World) -> None:
@@ -85,7 +42,7 @@ def test_a_successful_job_registers_a_version_with_lineage_and_report(any_world:
     assert len(version.lineage["dataset_digest"]) == 64
     assert any_world.jobs.report("toy-logistic", "latest") == (1, REPORT)
     assert not (any_world.jobs_dir / job.id / "work").exists()  # the work folder is cleaned up
-    assert "succeeded: model toy-logistic version 1" in any_world.jobs.logs(job.id)
+    assert "succeeded: model toy-logistic version 1" in any_world.jobs.logs(SINGLE_USER, job.id)
 
 
 def test_progress_is_recorded_with_non_finite_numbers_dropped(any_world: World) -> None:
@@ -125,17 +82,17 @@ def test_a_queued_job_can_be_cancelled(world: World) -> None:
     world.executor.hold = True
     job_id = submit(world, model="held")
     assert world.jobs.get(job_id).state is JobState.QUEUED
-    world.jobs.cancel(job_id)
+    world.jobs.cancel(SINGLE_USER, job_id)
     world.executor.run_all()
     assert world.jobs.get(job_id).state is JobState.CANCELLED
-    assert world.jobs.cancel(job_id).state is JobState.CANCELLED  # finished: unchanged
+    assert world.jobs.cancel(SINGLE_USER, job_id).state is JobState.CANCELLED  # finished: unchanged
 
 
 def test_an_open_job_unknown_to_the_executor_is_cancelled_at_once(world: World) -> None:
     world.executor.hold = True
     job_id = submit(world)
     world.executor.pending.clear()
-    assert world.jobs.cancel(job_id).state is JobState.CANCELLED
+    assert world.jobs.cancel(SINGLE_USER, job_id).state is JobState.CANCELLED
 
 
 def test_recover_fails_jobs_left_open(any_world: World) -> None:
@@ -152,20 +109,23 @@ def test_recover_fails_jobs_left_open(any_world: World) -> None:
 
 def test_bad_requests_are_refused_before_anything_is_queued(world: World) -> None:
     with pytest.raises(DatasetNotFound):
-        world.jobs.submit(SubmitJob(dataset="nope", spec=TrainingSpec(task="classification")))
+        world.jobs.submit(
+            SINGLE_USER, SubmitJob(dataset="nope", spec=TrainingSpec(task="classification"))
+        )
     with pytest.raises(ValidationFailed):
         world.jobs.submit(
-            SubmitJob(dataset="toy", spec=TrainingSpec(task="classification", family="nope"))
+            SINGLE_USER,
+            SubmitJob(dataset="toy", spec=TrainingSpec(task="classification", family="nope")),
         )
     assert world.executor.tickets == []
-    assert world.jobs.recent() == []
+    assert world.jobs.visible(SINGLE_USER) == []
 
 
 def test_unknown_jobs_and_reports(world: World) -> None:
     with pytest.raises(JobNotFound):
         world.jobs.get("nope")
     with pytest.raises(JobNotFound):
-        world.jobs.logs("nope")
+        world.jobs.logs(SINGLE_USER, "nope")
     with pytest.raises(ModelNotFound):
         world.jobs.report("missing", 1)
     world.jobs.close()
@@ -174,12 +134,12 @@ def test_unknown_jobs_and_reports(world: World) -> None:
 
 def test_jobs_are_listed_newest_first(world: World) -> None:
     first, second = submit(world), submit(world)
-    assert [job.id for job in world.jobs.recent()] == [second, first]
+    assert [job.id for job in world.jobs.visible(SINGLE_USER)] == [second, first]
     assert world.jobs.get(second).model_version == 2
 
 
 def test_a_version_not_trained_by_a_job_has_no_report(world: World, tmp_path: Path) -> None:
-    world.registry.create_model("plain", "classification")
+    world.registry.create_model(SINGLE_USER, "plain", "classification")
     upload = tmp_path / "model.onnx"
     upload.write_bytes(b"onnx")
     world.registry.register_version("plain", upload, "model.onnx")

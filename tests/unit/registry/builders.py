@@ -1,4 +1,5 @@
-"""Small artifact files for format, archive and registry tests (no frameworks needed)."""
+"""Small artifact files for format, archive and registry tests (no frameworks needed), and
+the callers the tenancy tests use."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from modelmart.accounts.roles import Role
+from modelmart.tenancy import Principal
 from modelmart.types import Datatype, Signature, TensorSpec
 
 SIGNATURE = Signature(
@@ -69,3 +72,26 @@ def hf_dir_entries(top: str = "my-model/", sentence_transformers: bool = False) 
     if sentence_transformers:
         entries[f"{top}modules.json"] = b"[]"
     return entries
+
+
+SINGLE_USER = Principal.single_user()
+
+
+def tenant(
+    slug: str,
+    *,
+    role: Role = Role.DEVELOPER,
+    models: frozenset[str] | None = None,
+    published: frozenset[str] = frozenset(),
+    operator: bool = False,
+) -> Principal:
+    """A caller from organisation ``slug`` (accounts on)."""
+    return Principal(
+        org_id=hash(slug) % 10_000,
+        org_slug=slug,
+        key_id=1,
+        role=role,
+        is_operator=operator,
+        models=models,
+        published=published,
+    )

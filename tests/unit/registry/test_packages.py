@@ -21,7 +21,7 @@ from modelmart.registry.service import Registry
 from modelmart.types import ArtifactFormat, RuntimeName, Task
 from tests.unit.conftest import FakeInspector
 
-from .builders import SIGNATURE
+from .builders import SIGNATURE, SINGLE_USER
 
 DISTRIBUTION = "fake-models"
 MODULE = "fake_models_pkg"
@@ -238,7 +238,7 @@ def test_a_refused_assembly_leaves_nothing_behind(
 def test_register_package_records_the_manifest_without_loading_it(
     registry: Registry, inspector: FakeInspector, site_dir: Path
 ) -> None:
-    registry.create_model("embedder", Task.EMBEDDING)
+    registry.create_model(SINGLE_USER, "embedder", Task.EMBEDDING)
     version = registry.register_package(
         "embedder", manifest(), SIGNATURE, parameters={"threads": 1}, metrics={"stsb": 0.82}
     )
@@ -256,7 +256,7 @@ def test_register_package_records_the_manifest_without_loading_it(
 def test_load_request_assembles_the_package_directory(
     registry: Registry, site_dir: Path, tmp_path: Path
 ) -> None:
-    registry.create_model("embedder", Task.EMBEDDING)
+    registry.create_model(SINGLE_USER, "embedder", Task.EMBEDDING)
     version = registry.register_package("embedder", manifest(), SIGNATURE, {"threads": 1})
     request = registry.load_request(version)
     assert request.path == tmp_path / "cache" / version.artifact_digest
@@ -270,7 +270,7 @@ def test_load_request_assembles_the_package_directory(
 
 
 def test_load_request_names_the_package_to_install(registry: Registry, site_dir: Path) -> None:
-    registry.create_model("embedder", Task.EMBEDDING)
+    registry.create_model(SINGLE_USER, "embedder", Task.EMBEDDING)
     pinned = manifest(packages={DISTRIBUTION: "0.9"})
     version = registry.register_package("embedder", pinned, SIGNATURE)
     with pytest.raises(NotReady, match=r"pip install fake-models==0\.9"):

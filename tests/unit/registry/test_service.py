@@ -22,7 +22,14 @@ from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.types import ArtifactFormat, RuntimeName, Task
 from tests.unit.conftest import FakeInspector
 
-from .builders import SIGNATURE, hf_dir_entries, skops_file, write_tar, write_zip
+from .builders import (
+    SIGNATURE,
+    SINGLE_USER,
+    hf_dir_entries,
+    skops_file,
+    write_tar,
+    write_zip,
+)
 
 
 @pytest.fixture
@@ -32,7 +39,9 @@ def upload(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def iris(registry: Registry) -> str:
-    registry.create_model("iris", Task.CLASSIFICATION, description="Iris flowers", owner="ml")
+    registry.create_model(
+        SINGLE_USER, "iris", Task.CLASSIFICATION, description="Iris flowers", owner="ml"
+    )
     return "iris"
 
 
@@ -45,7 +54,10 @@ def _leftovers(tmp_path: Path) -> list[str]:
 
 
 def test_create_and_get_model(registry: Registry) -> None:
-    created = registry.create_model("iris-v2.final_1", "classification", "d", "me")
+    created = registry.create_model(
+        SINGLE_USER, "iris-v2.final_1", "classification", description="d", owner="me"
+    )
+    assert (created.name, created.owner, created.description) == ("iris-v2.final_1", "me", "d")
     assert created.latest_version is None
     assert created.aliases == {}
     assert registry.get_model("iris-v2.final_1") == created
@@ -54,23 +66,23 @@ def test_create_and_get_model(registry: Registry) -> None:
 
 def test_duplicate_model_is_409(registry: Registry, iris: str) -> None:
     with pytest.raises(AlreadyExists, match="'iris' already exists") as caught:
-        registry.create_model(iris, Task.REGRESSION)
+        registry.create_model(SINGLE_USER, iris, Task.REGRESSION)
     assert caught.value.status == 409
 
 
 @pytest.mark.parametrize("name", ["", "-iris", "iris/x", "a" * 129, "iris model", "../x"])
 def test_model_names_are_validated(registry: Registry, name: str) -> None:
     with pytest.raises(InvalidRequest, match=r"letters, digits, '\.', '_' or '-'"):
-        registry.create_model(name, Task.CUSTOM)
+        registry.create_model(SINGLE_USER, name, Task.CUSTOM)
 
 
 def test_unknown_task(registry: Registry) -> None:
     with pytest.raises(InvalidRequest, match="classification"):
-        registry.create_model("m", "astrology")
+        registry.create_model(SINGLE_USER, "m", "astrology")
 
 
 def test_missing_model(registry: Registry, upload: Path) -> None:
-    expected = "model 'nope' does not exist; create it with POST /v1/registry/models"
+    expected = "model 'nope' does not exist; .* POST /v1/registry/models creates one"
     with pytest.raises(ModelNotFound, match=expected):
         registry.get_model("nope")
     with pytest.raises(ModelNotFound):
@@ -78,7 +90,7 @@ def test_missing_model(registry: Registry, upload: Path) -> None:
 
 
 def test_list_models(registry: Registry, iris: str, upload: Path) -> None:
-    registry.create_model("bert", Task.EMBEDDING)
+    registry.create_model(SINGLE_USER, "bert", Task.EMBEDDING)
     registry.register_version(iris, upload, "m.skops")
     registry.set_alias(iris, "production", 1)
     models = registry.list_models()
@@ -179,7 +191,7 @@ def test_archive_bomb_registration_is_refused(
     tmp_path: Path,
 ) -> None:
     registry = Registry(sessions, artifacts, tmp_path / "cache", 1000, inspector)
-    registry.create_model("bert", Task.EMBEDDING)
+    registry.create_model(SINGLE_USER, "bert", Task.EMBEDDING)
     entries = {**hf_dir_entries(), "my-model/big.safetensors": bytes(100_000)}
     archive = write_tar(tmp_path / "m.tgz", entries)
     with pytest.raises(InvalidArtifact, match="1000-byte limit"):
@@ -191,7 +203,7 @@ def test_archive_bomb_registration_is_refused(
 def test_archive_versions_load_from_the_unpacked_cache(
     registry: Registry, tmp_path: Path, inspector: FakeInspector
 ) -> None:
-    registry.create_model("minilm", Task.EMBEDDING)
+    registry.create_model(SINGLE_USER, "minilm", Task.EMBEDDING)
     archive = write_tar(tmp_path / "m.tgz", hf_dir_entries(sentence_transformers=True))
     info = registry.register_version("minilm", archive, "minilm.tar.gz")
     assert info.format is ArtifactFormat.SENTENCE_TRANSFORMERS

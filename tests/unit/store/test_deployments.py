@@ -12,7 +12,7 @@ from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
         ({}, "exactly one"),
         ({"version": 1, "isolation": "fork"}, "isolation"),
         ({"version": 1, "instances": 0}, "instances >= 1"),
-        ({"version": 1, "name": ""}, "1 to 128"),
+        ({"version": 1, "name": ""}, "1 to 200"),
     ],
 )
 def test_records_are_validated_at_construction(fields: dict[str, object], message: str) -> None:

@@ -7,7 +7,7 @@ voice=..., input=...)``. Differences from OpenAI, each answered with a clear 400
 as ``wav`` (the default when none is asked for), ``flac``, ``opus`` or ``pcm`` (no MP3 or AAC
 encoder with a permissive licence is at hand); transcription is English and not streamed.
 Usage: ``usage`` ``{"type": "duration", "seconds"}`` in transcription bodies, the
-``X-Usage-Characters`` header on speech.
+``X-Usage-Characters`` header on speech. Both bill (:mod:`modelmart.gateway.metering`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from modelmart.errors import InvalidRequest
 from modelmart.gateway.audio_models import SPEECH, TRANSCRIPTION, synthesize, transcribe
-from modelmart.gateway.openai_errors import OpenAIRoute
+from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.transcripts import Transcript, json_body, srt, verbose_body, vtt
@@ -31,7 +31,7 @@ from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.audio import WRITABLE, transcode
 from modelmart.runtimes.speech import BUNDLED_VOICE
 
-router = APIRouter(prefix="/v1/audio", tags=["openai-compatible"], route_class=OpenAIRoute)
+router = APIRouter(prefix="/v1/audio", tags=["openai-compatible"], route_class=MeteredOpenAIRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 TRANSCRIPT_FORMATS: Final = ("json", "text", "srt", "verbose_json", "vtt")
@@ -116,11 +116,13 @@ def _form_error(param: str, message: str) -> InvalidRequest:
         }
     },
 )
-async def create_transcription(request: Request, services: ServicesDep) -> Response:
+async def create_transcription(
+    request: Request, principal: Caller, services: ServicesDep
+) -> Response:
     """Transcribe one WAV, FLAC, Ogg or MP3 file with a recognition deployment."""
     async with request.form() as form:  # closes the spooled upload when done
         fields = TranscriptionForm.read(form)
-        endpoint = TRANSCRIPTION.endpoint(services.router, fields.model)
+        endpoint = TRANSCRIPTION.endpoint(services.router, principal, fields.model)
         data = await fields.file.read()
     transcripts, prediction = await transcribe(endpoint, [data], "file")
     transcript = transcripts[0]
@@ -166,10 +168,12 @@ class SpeechRequest(BaseModel):
 
 
 @router.post("/speech", summary="Speak a text: audio bytes in the requested format")
-async def create_speech(body: SpeechRequest, request: Request, services: ServicesDep) -> Response:
+async def create_speech(
+    body: SpeechRequest, request: Request, principal: Caller, services: ServicesDep
+) -> Response:
     """Synthesise ``input`` with a speech deployment; the body is the audio file itself."""
     audio_format = _speech_format(body.response_format)
-    endpoint = SPEECH.endpoint(services.router, body.model)
+    endpoint = SPEECH.endpoint(services.router, principal, body.model)
     spoken, prediction = await synthesize(endpoint, [body.input], body.voice, body.speed)
     audio = await asyncio.to_thread(transcode, spoken[0].wav, audio_format)
     characters = len(body.input)

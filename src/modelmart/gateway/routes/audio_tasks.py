@@ -6,7 +6,9 @@ error shape. Transcription takes audio files as base64 text in JSON (``{"model",
 str | list[str]}``) or as multipart uploads (one or more ``file`` parts and an optional
 ``model`` field); its usage counts ``audio_seconds``. Speech takes ``{"model", "input": str |
 list[str], "voice", "speed", "response_format"}`` and returns each file base64-encoded; its
-usage counts ``characters``.
+usage counts ``characters``. Both bill (:mod:`modelmart.gateway.metering`); their default
+models, like named ones, are the caller's own deployments of that name if it has them, else
+the platform's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from modelmart.gateway.audio_models import (
     synthesize,
     transcribe,
 )
+from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import read_texts
@@ -36,7 +39,7 @@ from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.audio import WRITABLE, transcode
 from modelmart.runtimes.speech import BUNDLED_VOICE
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], route_class=MeteredRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 DEFAULT_RECOGNITION_MODEL: Final = "pocketsphinx-en"
@@ -86,9 +89,11 @@ class SpeechTask(BaseModel):
         }
     },
 )
-async def transcription_task(request: Request, services: ServicesDep) -> Response:
+async def transcription_task(
+    request: Request, principal: Caller, services: ServicesDep
+) -> Response:
     model, files = await _read_audio_request(request)
-    endpoint = TRANSCRIPTION.endpoint(services.router, model)
+    endpoint = TRANSCRIPTION.endpoint(services.router, principal, model)
     transcripts, prediction = await transcribe(endpoint, files, "input")
     seconds = round(sum(transcript.duration for transcript in transcripts), 3)
     usage = {"items": len(transcripts), "audio_seconds": seconds}
@@ -159,7 +164,9 @@ def _transcript_result(transcript: Transcript) -> dict[str, Any]:
 
 
 @router.post("/speech", summary="Speak texts: base64 audio files in JSON")
-async def speech_task(body: SpeechTask, request: Request, services: ServicesDep) -> Response:
+async def speech_task(
+    body: SpeechTask, request: Request, principal: Caller, services: ServicesDep
+) -> Response:
     texts = read_texts(body.input)
     if body.response_format not in WRITABLE:
         raise InvalidRequest(
@@ -167,7 +174,7 @@ async def speech_task(body: SpeechTask, request: Request, services: ServicesDep)
             f"{', '.join(WRITABLE)}",
             details={"param": "response_format"},
         )
-    endpoint = SPEECH.endpoint(services.router, body.model)
+    endpoint = SPEECH.endpoint(services.router, principal, body.model)
     spoken, prediction = await synthesize(endpoint, texts, body.voice, body.speed)
     files = await asyncio.to_thread(
         lambda: [transcode(speech.wav, body.response_format) for speech in spoken]

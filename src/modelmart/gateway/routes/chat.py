@@ -7,6 +7,8 @@ come; a client that disconnects, streaming or not, stops the generation. Errors 
 OpenAI's shape, before the stream starts when they can (an unknown model, a prompt beyond the
 context window is ``400 context_length_exceeded``), as a final ``data: {"error": ...}`` event
 when the model fails mid-answer.
+
+The route bills (:mod:`modelmart.gateway.metering`): a stream's end waits for its usage record.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ from starlette.responses import Response, StreamingResponse
 
 from modelmart.errors import InvalidRequest, ModelMartError
 from modelmart.gateway.chat_requests import ChatCompletionRequest, generation_request
-from modelmart.gateway.openai_errors import OpenAIRoute, openai_error_body
+from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
+from modelmart.gateway.openai_errors import openai_error_body
 from modelmart.gateway.responses import FastJSONResponse, dumps
 from modelmart.gateway.services import Services, get_services
+from modelmart.gateway.text_models import model_endpoint
 from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.generation import GenerationDone, GenerationEvent, TextDelta
 from modelmart.serving.placement import Endpoint
 from modelmart.serving.router import Router
+from modelmart.tenancy import Principal
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=MeteredOpenAIRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 CHAT_EXAMPLE = "smollm2-135m-instruct"
@@ -64,11 +69,11 @@ class _Completion(BaseModel):
 
 @router.post("/chat/completions", response_model=None)
 async def create_chat_completion(
-    body: ChatCompletionRequest, request: Request, services: ServicesDep
+    body: ChatCompletionRequest, request: Request, principal: Caller, services: ServicesDep
 ) -> Response:
     """Continue a conversation with a deployed chat model (OpenAI's chat completions)."""
     generation = generation_request(body)
-    endpoint = chat_endpoint(services.router, body.model)
+    endpoint = chat_endpoint(services.router, principal, body.model)
     target = endpoint.spec.target
     completion = _Completion(
         id=f"chatcmpl-{uuid.uuid4().hex}",
@@ -90,10 +95,10 @@ async def create_chat_completion(
     return await _whole(first, events, completion, request)
 
 
-def chat_endpoint(router: Router, name: str) -> Endpoint:
-    """The deployment ``name``: 404 model_not_found when nothing serves it (for this caller),
-    400 when its model does not generate text."""
-    endpoint = router.get(name)
+def chat_endpoint(router: Router, principal: Principal, name: str) -> Endpoint:
+    """The deployment ``name`` as ``principal`` may use it: 404 model_not_found when there is
+    none, 400 when its model does not generate text."""
+    endpoint = model_endpoint(router, principal, name)
     if not endpoint.generative:
         raise InvalidRequest(
             f"model {name!r} is not a chat model: it does not generate text. Deploy a chat "

@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from modelmart.errors import NotFound
+from modelmart.gateway.auth import Public
 
-router = APIRouter(tags=["console"])
+router = APIRouter(tags=["console"], dependencies=[Public])
 # The package's directory itself, not an import of it: the console has no Python to run.
 STATIC_ROOT = Path(str(files("modelmart") / "console" / "static")).resolve()
 # Set explicitly: browsers refuse ES modules served with a type the platform's mimetypes

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from modelmart.deploy.views import DeploymentRequest, DeploymentUpdate, DeploymentView
+from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
 
@@ -17,40 +18,41 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 @router.post("", status_code=201)
 async def deploy(
-    body: DeploymentRequest, services: ServicesDep, wait: bool = True
+    body: DeploymentRequest, principal: Deployer, services: ServicesDep, wait: bool = True
 ) -> DeploymentView:
-    """Serve a model version. With ``wait`` (the default) this returns once every instance
-    has loaded, or fails with the load error; otherwise it returns at once in ``loading``."""
-    view = await services.deployments.deploy(body, wait=wait)
+    """Serve a model version under a name in your organisation. With ``wait`` (the default)
+    this returns once every instance has loaded, or fails with the load error; otherwise it
+    returns at once in ``loading``."""
+    view = await services.deployments.deploy(principal, body, wait=wait)
     settle_heap()  # a thread-isolated model now lives in this process for good
     return view
 
 
 @router.get("")
-async def list_deployments(services: ServicesDep) -> dict[str, list[DeploymentView]]:
-    return {"deployments": services.deployments.visible()}
+async def list_deployments(
+    principal: Reader, services: ServicesDep
+) -> dict[str, list[DeploymentView]]:
+    """Your deployments, and the shared ones you may call."""
+    return {"deployments": services.deployments.visible(principal)}
 
 
 @router.get("/{name}")
-async def get_deployment(name: str, services: ServicesDep) -> DeploymentView:
-    services.deployments.check_access(name)
-    return services.deployments.view(name)
+async def get_deployment(name: str, principal: Reader, services: ServicesDep) -> DeploymentView:
+    return services.deployments.view(principal, name)
 
 
 @router.patch("/{name}")
 async def update_deployment(
-    name: str, body: DeploymentUpdate, services: ServicesDep
+    name: str, body: DeploymentUpdate, principal: Deployer, services: ServicesDep
 ) -> DeploymentView:
     """Scale, retune batching or move to another version without dropping requests."""
-    services.deployments.check_manage(name)
-    view = await services.deployments.update(name, body)
+    view = await services.deployments.update(principal, name, body)
     settle_heap()
     return view
 
 
 @router.delete("/{name}", status_code=204)
-async def undeploy(name: str, services: ServicesDep) -> Response:
+async def undeploy(name: str, principal: Deployer, services: ServicesDep) -> Response:
     """Stop routing to the deployment, finish queued requests, then unload it."""
-    services.deployments.check_manage(name)
-    await services.deployments.undeploy(name)
+    await services.deployments.undeploy(principal, name)
     return Response(status_code=204)

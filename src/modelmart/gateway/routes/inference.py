@@ -10,12 +10,13 @@ from starlette.responses import Response
 
 from modelmart.errors import InvalidRequest
 from modelmart.gateway.codecs import v1
+from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.usage import batch_rows, report_usage
 from modelmart.serving.validation import conform_batch
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(tags=["inference"], route_class=MeteredRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 _BODY_DOC: dict[str, Any] = {
@@ -45,9 +46,11 @@ def parse_json(raw: bytes) -> Any:
 
 
 @router.post("/v1/models/{name}:predict", openapi_extra=_BODY_DOC)
-async def predict(name: str, request: Request, services: ServicesDep) -> Response:
+async def predict(
+    name: str, request: Request, principal: Caller, services: ServicesDep
+) -> Response:
     """Run the instances through the deployment called ``name``."""
-    endpoint = services.router.get(name)
+    endpoint = services.router.endpoint(principal, name)
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
     prediction = await endpoint.predict(conform_batch(endpoint.signature, batch))
     usage = {"items": batch_rows(batch)}

@@ -5,82 +5,58 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from modelmart.datasets.views import DatasetInfo
-from modelmart.errors import ModelNotFound
+from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.services import Services, get_services
-from modelmart.gateway.tenancy import (
-    can_see_job,
-    new_owner,
-    owned_model,
-    visible_dataset,
-    visible_job,
-    visible_model,
-)
-from modelmart.gateway.training_services import TrainingServices, get_training
+from modelmart.jobs.service import JobService
 from modelmart.jobs.views import JobInfo, JobState, SubmitJob
 from modelmart.training.api import render_comparison_html, render_report_html
 
 router = APIRouter(tags=["training"])
-TrainingDep = Annotated[TrainingServices, Depends(get_training)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 POLL_S = 0.25
 ReportFormat = Literal["json", "html"]
 
 
 @router.post("/v1/jobs", status_code=201)
-def submit_job(body: SubmitJob, training: TrainingDep, services: ServicesDep) -> JobInfo:
-    """Queue a training job. The spec is completed and checked against the dataset first:
-    a bad family, hyperparameter or column is refused here, not in the worker."""
-    return training.jobs.submit(body, new_owner(""), _check_submission(services))
-
-
-def _check_submission(services: Services) -> Callable[[DatasetInfo, str], None]:
-    """Train only on datasets the caller can see, into a model it owns (or a new one)."""
-
-    def check(dataset: DatasetInfo, model: str) -> None:
-        visible_dataset(dataset)
-        with suppress(ModelNotFound):  # a new model: the job creates it, owned by the caller
-            owned_model(services.registry, model)
-
-    return check
+def submit_job(body: SubmitJob, principal: Deployer, services: ServicesDep) -> JobInfo:
+    """Queue a training job on a dataset the caller may see, into a model it manages or a
+    new one of its own. The spec is completed and checked against the dataset first: a bad
+    family, hyperparameter or column is refused here, not in the worker."""
+    return services.training.jobs.submit(principal, body)
 
 
 @router.get("/v1/jobs")
-def list_jobs(training: TrainingDep) -> dict[str, list[JobInfo]]:
-    return {"jobs": [job for job in training.jobs.recent() if can_see_job(job)]}
+def list_jobs(principal: Reader, services: ServicesDep) -> dict[str, list[JobInfo]]:
+    return {"jobs": services.training.jobs.visible(principal)}
 
 
 @router.get("/v1/jobs/{job_id}")
-def get_job(job_id: str, training: TrainingDep) -> JobInfo:
-    return visible_job(training.jobs.get(job_id))
+def get_job(job_id: str, principal: Reader, services: ServicesDep) -> JobInfo:
+    return services.training.jobs.find(principal, job_id)
 
 
 @router.post("/v1/jobs/{job_id}:cancel")
-def cancel_job(job_id: str, training: TrainingDep) -> JobInfo:
+def cancel_job(job_id: str, principal: Deployer, services: ServicesDep) -> JobInfo:
     """Ask the job to stop; its state turns ``cancelled`` once the worker has stopped."""
-    visible_job(training.jobs.get(job_id))
-    return training.jobs.cancel(job_id)
+    return services.training.jobs.cancel(principal, job_id)
 
 
 @router.delete("/v1/jobs/{job_id}")
-def delete_job(job_id: str, training: TrainingDep) -> JobInfo:
+def delete_job(job_id: str, principal: Deployer, services: ServicesDep) -> JobInfo:
     """The same as ``:cancel`` (jobs are kept as a record)."""
-    visible_job(training.jobs.get(job_id))
-    return training.jobs.cancel(job_id)
+    return services.training.jobs.cancel(principal, job_id)
 
 
 @router.get("/v1/jobs/{job_id}/logs")
-def job_logs(job_id: str, training: TrainingDep) -> PlainTextResponse:
-    visible_job(training.jobs.get(job_id))
-    return PlainTextResponse(training.jobs.logs(job_id))
+def job_logs(job_id: str, principal: Reader, services: ServicesDep) -> PlainTextResponse:
+    return PlainTextResponse(services.training.jobs.logs(principal, job_id))
 
 
 def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
@@ -92,30 +68,32 @@ def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
 async def job_events(
     job_id: str,
     request: Request,
-    training: TrainingDep,
+    principal: Reader,
+    services: ServicesDep,
     after: Annotated[int, Query(ge=0)] = 0,
     last_event_id: Annotated[int | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``progress`` for each epoch (``id`` is its sequence number, so a
     reconnect with ``Last-Event-ID`` resumes), ``state`` on every state change; the stream
     ends after the job finishes."""
-    visible_job(await asyncio.to_thread(training.jobs.get, job_id))  # 404 before the stream
+    jobs = services.training.jobs
+    await asyncio.to_thread(jobs.find, principal, job_id)  # 404 before the stream starts
     start = last_event_id if last_event_id is not None else after
     return StreamingResponse(
-        _event_stream(training, job_id, start, request),
+        _event_stream(jobs, job_id, start, request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _event_stream(
-    training: TrainingServices, job_id: str, after: int, request: Request
+    jobs: JobService, job_id: str, after: int, request: Request
 ) -> AsyncIterator[bytes]:
     state: JobState | None = None
     while True:
-        info = await asyncio.to_thread(training.jobs.get, job_id)
+        info = await asyncio.to_thread(jobs.get, job_id)
         # Events are read after the state: those of a finished job are all recorded by then.
-        for event in await asyncio.to_thread(training.jobs.events, job_id, after):
+        for event in await asyncio.to_thread(jobs.events, job_id, after):
             after = event.sequence
             yield _sse("progress", event.model_dump(mode="json"), event.sequence)
         if info.state != state:
@@ -136,19 +114,20 @@ def _wants_html(format: ReportFormat | None, accept: str | None) -> bool:
 async def version_report(
     name: str,
     ref: str,
-    training: TrainingDep,
+    principal: Reader,
     services: ServicesDep,
     format: ReportFormat | None = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The evaluation report of a trained version: JSON, or an HTML page with plots
     (``?format=html`` or ``Accept: text/html``)."""
-    await asyncio.to_thread(visible_model, services.registry, name)
+    model = await asyncio.to_thread(services.registry.find_model, principal, name)
     version, report = await asyncio.to_thread(
-        training.jobs.report, name, int(ref) if ref.isdigit() else ref
+        services.training.jobs.report, model.name, int(ref) if ref.isdigit() else ref
     )
     if _wants_html(format, accept):
-        html = await asyncio.to_thread(render_report_html, report, f"{name} version {version}")
+        title = f"{model.name} version {version}"
+        html = await asyncio.to_thread(render_report_html, report, title)
         return HTMLResponse(html)
     return Response(orjson.dumps(report), media_type="application/json")
 
@@ -156,7 +135,7 @@ async def version_report(
 @router.get("/v1/registry/models/{name}/compare")
 async def compare_versions(
     name: str,
-    training: TrainingDep,
+    principal: Reader,
     services: ServicesDep,
     a: Annotated[int, Query(ge=1)],
     b: Annotated[int, Query(ge=1)],
@@ -164,13 +143,13 @@ async def compare_versions(
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Two trained versions side by side: their metrics and the differences (b - a)."""
-    await asyncio.to_thread(visible_model, services.registry, name)
-    _, first = await asyncio.to_thread(training.jobs.report, name, a)
-    _, second = await asyncio.to_thread(training.jobs.report, name, b)
+    model = await asyncio.to_thread(services.registry.find_model, principal, name)
+    _, first = await asyncio.to_thread(services.training.jobs.report, model.name, a)
+    _, second = await asyncio.to_thread(services.training.jobs.report, model.name, b)
     if _wants_html(format, accept):
-        titles = (f"{name} version {a}", f"{name} version {b}")
+        titles = (f"{model.name} version {a}", f"{model.name} version {b}")
         return HTMLResponse(await asyncio.to_thread(render_comparison_html, first, second, titles))
-    body = {"model": name, "a": a, "b": b, "metrics": _metric_differences(first, second)}
+    body = {"model": model.name, "a": a, "b": b, "metrics": _metric_differences(first, second)}
     return Response(orjson.dumps(body), media_type="application/json")
 
 

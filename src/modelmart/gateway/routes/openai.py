@@ -1,7 +1,8 @@
 """OpenAI-compatible routes: ``GET /v1/models[/{id}]`` and ``POST /v1/embeddings``.
 
-OpenAI's SDKs work unchanged against ``<server>/v1``; a model id is a deployment name. Errors
-answer in OpenAI's shape (:mod:`modelmart.gateway.openai_errors`).
+OpenAI's SDKs work unchanged against ``<server>/v1``; a model id is a deployment name, and a
+caller sees and calls only the deployments it may use. Errors answer in OpenAI's shape
+(:mod:`modelmart.gateway.openai_errors`); embeddings bill (:mod:`modelmart.gateway.metering`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from modelmart.errors import InvalidRequest
+from modelmart.gateway.auth import Reader
+from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
 from modelmart.gateway.openai_errors import OpenAIRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
@@ -25,6 +28,7 @@ from modelmart.registry.views import ModelInfo
 from modelmart.types import Array, Batch, Signature
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
+_metered = APIRouter(route_class=MeteredOpenAIRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 EMBEDDINGS = TextModelKind("embeddings", ("embedding",), ("minilm-int8", "minilm"))
@@ -55,9 +59,10 @@ def _model_object(name: str, model: ModelInfo) -> dict[str, Any]:
 
 
 @router.get("/models")
-async def list_models(services: ServicesDep) -> Response:
-    """Every serving deployment, as OpenAI's model list."""
-    endpoints = services.router.endpoints()  # before the models: a served model always exists
+async def list_models(principal: Reader, services: ServicesDep) -> Response:
+    """The serving deployments the caller may use, as OpenAI's model list."""
+    # The endpoints before the models: a model that serves exists.
+    endpoints = services.router.visible(principal)
     models = {model.name: model for model in await asyncio.to_thread(services.registry.list_models)}
     data = [
         _model_object(name, models[endpoint.spec.target.model])
@@ -67,20 +72,20 @@ async def list_models(services: ServicesDep) -> Response:
 
 
 @router.get("/models/{model_id}")
-async def retrieve_model(model_id: str, services: ServicesDep) -> Response:
-    """One serving deployment, as an OpenAI model object."""
-    endpoint = services.router.get(model_id)  # 404 model_not_found when not serving
+async def retrieve_model(model_id: str, principal: Reader, services: ServicesDep) -> Response:
+    """One serving deployment the caller may use, as an OpenAI model object."""
+    endpoint = services.router.endpoint(principal, model_id)  # else 404 model_not_found
     model = await asyncio.to_thread(services.registry.get_model, endpoint.spec.target.model)
     return FastJSONResponse(_model_object(model_id, model))
 
 
-@router.post("/embeddings")
+@_metered.post("/embeddings")
 async def create_embeddings(
-    body: EmbeddingRequest, request: Request, services: ServicesDep
+    body: EmbeddingRequest, request: Request, principal: Caller, services: ServicesDep
 ) -> Response:
     """Embed texts with a deployment that returns an ``embedding`` output."""
     texts = read_texts(body.input)
-    endpoint = EMBEDDINGS.endpoint(services.router, body.model)
+    endpoint = EMBEDDINGS.endpoint(services.router, principal, body.model)
     width = _embedding_width(endpoint.signature)
     if width is not None:
         _check_dimensions(body.dimensions, width)
@@ -130,3 +135,6 @@ def _prompt_tokens(outputs: Batch, texts: list[str]) -> int:
     # The model does not report its token count: whitespace-separated words stand in. They
     # undercount subword tokens, but are the same for every model and cost nothing.
     return sum(len(text.split()) for text in texts)
+
+
+router.include_router(_metered)

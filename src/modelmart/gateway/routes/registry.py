@@ -1,4 +1,9 @@
-"""Models, versions and aliases: ``/v1/registry/...``."""
+"""Models, versions and aliases: ``/v1/registry/...``.
+
+A model in a path is the caller's reference (``iris``, or ``acme:iris`` for one published to
+it), resolved by :meth:`~modelmart.registry.service.Registry.find_model`; everything after
+that uses the stored name.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,9 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
-from modelmart.gateway.tenancy import new_owner, owned_model, visible_model, visible_models
 from modelmart.gateway.uploads import parse_metadata, spool
 from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
 from modelmart.types import Task
@@ -36,39 +41,42 @@ class AliasTarget(BaseModel):
 
 
 @router.post("/models", status_code=201)
-def create_model(body: CreateModel, services: ServicesDep) -> ModelInfo:
+def create_model(body: CreateModel, principal: Deployer, services: ServicesDep) -> ModelInfo:
+    """Create an empty model in the caller's organisation (``owner`` is recorded only with
+    accounts off: with accounts on, the caller's organisation owns what it creates)."""
     return services.registry.create_model(
-        body.name, body.task, body.description, new_owner(body.owner)
+        principal, body.name, body.task, description=body.description, owner=body.owner
     )
 
 
 @router.get("/models")
-def list_models(services: ServicesDep) -> dict[str, list[ModelInfo]]:
-    return {"models": visible_models(services.registry.list_models())}
+def list_models(principal: Reader, services: ServicesDep) -> dict[str, list[ModelInfo]]:
+    return {"models": services.registry.visible_models(principal)}
 
 
 @router.get("/models/{name}")
-def get_model(name: str, services: ServicesDep) -> ModelInfo:
-    return visible_model(services.registry, name)
+def get_model(name: str, principal: Reader, services: ServicesDep) -> ModelInfo:
+    return services.registry.find_model(principal, name)
 
 
 @router.post("/models/{name}/versions", status_code=201)
 async def push_version(
     name: str,
+    principal: Deployer,
     services: ServicesDep,
     artifact: Annotated[UploadFile, File(description="the model file (.zip for a directory)")],
     metadata: Annotated[str, Form(description="VersionMetadata as JSON")] = "{}",
 ) -> VersionInfo:
     """Register a new immutable version of ``name`` from an uploaded artifact."""
     meta = parse_metadata(metadata, VersionMetadata)
-    await asyncio.to_thread(owned_model, services.registry, name)
+    model = await asyncio.to_thread(services.registry.managed_model, principal, name)
     upload = await asyncio.to_thread(
         spool, artifact.file, services.settings.data_dir / "tmp", "upload-"
     )
     try:
         info = await asyncio.to_thread(
             services.registry.register_version,
-            name,
+            model.name,
             upload,
             artifact.filename or "artifact",
             meta.format,
@@ -84,30 +92,34 @@ async def push_version(
 
 
 @router.get("/models/{name}/versions")
-def list_versions(name: str, services: ServicesDep) -> dict[str, list[VersionInfo]]:
-    visible_model(services.registry, name)
-    return {"versions": services.registry.list_versions(name)}
+def list_versions(
+    name: str, principal: Reader, services: ServicesDep
+) -> dict[str, list[VersionInfo]]:
+    model = services.registry.find_model(principal, name)
+    return {"versions": services.registry.list_versions(model.name)}
 
 
 @router.get("/models/{name}/versions/{ref}")
-def get_version(name: str, ref: str, services: ServicesDep) -> VersionInfo:
+def get_version(name: str, ref: str, principal: Reader, services: ServicesDep) -> VersionInfo:
     """``ref`` is a version number or an alias such as ``production``."""
-    visible_model(services.registry, name)
-    return services.registry.get_version(name, int(ref) if ref.isdigit() else ref)
+    model = services.registry.find_model(principal, name)
+    return services.registry.get_version(model.name, int(ref) if ref.isdigit() else ref)
 
 
 @router.put("/models/{name}/aliases/{alias}")
-async def set_alias(name: str, alias: str, body: AliasTarget, services: ServicesDep) -> AliasInfo:
+async def set_alias(
+    name: str, alias: str, body: AliasTarget, principal: Deployer, services: ServicesDep
+) -> AliasInfo:
     """Point ``alias`` at a version; deployments that follow the alias swap to it (new
     instances load first, so no request fails) before this returns."""
-    await asyncio.to_thread(owned_model, services.registry, name)
-    await asyncio.to_thread(services.registry.set_alias, name, alias, body.version)
-    await services.deployments.alias_moved(name, alias)
-    return AliasInfo(model=name, alias=alias, version=body.version)
+    model = await asyncio.to_thread(services.registry.managed_model, principal, name)
+    await asyncio.to_thread(services.registry.set_alias, model.name, alias, body.version)
+    await services.deployments.alias_moved(model.name, alias)
+    return AliasInfo(model=model.name, alias=alias, version=body.version)
 
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=204)
-def delete_alias(name: str, alias: str, services: ServicesDep) -> Response:
-    owned_model(services.registry, name)
-    services.registry.delete_alias(name, alias)
+def delete_alias(name: str, alias: str, principal: Deployer, services: ServicesDep) -> Response:
+    model = services.registry.managed_model(principal, name)
+    services.registry.delete_alias(model.name, alias)
     return Response(status_code=204)

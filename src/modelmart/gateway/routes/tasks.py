@@ -7,6 +7,10 @@ of model that can do it, and a function from the model's outputs to results. Add
 new function and a new entry; a task with options of its own (entities' ``redact``,
 translation's ``source`` and ``target``) also names its request class
 (:mod:`modelmart.gateway.task_requests`).
+
+The routes bill (:mod:`modelmart.gateway.metering`). A task's default model, like a named one,
+is the caller's own deployment of that name if it has one, else the platform's: never another
+organisation's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.task_requests import EntitiesRequest, TaskRequest, TranslationRequest
@@ -114,9 +119,12 @@ TASKS: dict[str, TaskRoute] = {
 
 
 def _handler(task: TaskRoute) -> Callable[..., Coroutine[Any, Any, Response]]:
-    async def run_task(body: TaskRequest, request: Request, services: ServicesDep) -> Response:
+    async def run_task(
+        body: TaskRequest, request: Request, principal: Caller, services: ServicesDep
+    ) -> Response:
         texts = read_texts(body.input)
-        endpoint = task.kind.endpoint(services.router, body.deployment(task.default_model))
+        name = body.deployment(task.default_model)
+        endpoint = task.kind.endpoint(services.router, principal, name)
         body.check(endpoint)
         prediction = await endpoint.predict(task.kind.batch(endpoint.signature, texts))
         usage = text_usage(texts, prediction.outputs)
@@ -141,7 +149,7 @@ def _request_example(task: TaskRoute) -> dict[str, Any]:
 
 
 def _task_router() -> APIRouter:
-    task_router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+    task_router = APIRouter(prefix="/v1/tasks", tags=["tasks"], route_class=MeteredRoute)
     for name, task in TASKS.items():
         task_router.add_api_route(
             f"/{name}",

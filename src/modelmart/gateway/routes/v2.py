@@ -1,4 +1,9 @@
-"""Open Inference Protocol v2 (KServe v2 REST), callable by standard v2 clients unchanged."""
+"""Open Inference Protocol v2 (KServe v2 REST), callable by standard v2 clients unchanged.
+
+Inference bills (:mod:`modelmart.gateway.metering`); a model's metadata and readiness are
+read with a reader's key; the server's liveness and readiness probes are open to anyone, as
+v2 clients expect.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,24 @@ from starlette.responses import Response
 
 from modelmart import __version__
 from modelmart.errors import InvalidRequest, NotReady, VersionNotFound
+from modelmart.gateway.auth import Public, Reader
 from modelmart.gateway.codecs import v2 as codec
+from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.health import readiness
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.usage import batch_rows, report_usage
 from modelmart.serving.placement import Endpoint
 from modelmart.serving.validation import conform_batch
+from modelmart.tenancy import Principal
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+_metered = APIRouter(route_class=MeteredRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _endpoint(services: Services, name: str, version: str | None) -> Endpoint:
-    endpoint = services.router.get(name)
+def _endpoint(services: Services, principal: Principal, name: str, version: str | None) -> Endpoint:
+    endpoint = services.router.endpoint(principal, name)
     served = str(endpoint.status().version)
     if version is not None and version != served:
         raise VersionNotFound(
@@ -43,25 +52,27 @@ def _header_length(request: Request) -> int | None:
 
 
 @router.get("")
-async def server_metadata() -> dict[str, Any]:
+async def server_metadata(principal: Reader) -> dict[str, Any]:
     return {"name": "modelmart", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
-@router.get("/health/live")
+@router.get("/health/live", dependencies=[Public])
 async def server_live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", dependencies=[Public])
 async def server_ready(services: ServicesDep) -> Response:
-    is_ready, _ = readiness(services)
+    is_ready = readiness(services)
     return FastJSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
 
 @router.get("/models/{name}")
 @router.get("/models/{name}/versions/{version}")
-async def model_metadata(services: ServicesDep, name: str, version: str | None = None) -> Response:
-    endpoint = _endpoint(services, name, version)
+async def model_metadata(
+    principal: Reader, services: ServicesDep, name: str, version: str | None = None
+) -> Response:
+    endpoint = _endpoint(services, principal, name, version)
     signature = endpoint.signature
     body = {
         "name": name,
@@ -75,19 +86,25 @@ async def model_metadata(services: ServicesDep, name: str, version: str | None =
 
 @router.get("/models/{name}/ready")
 @router.get("/models/{name}/versions/{version}/ready")
-async def model_ready(services: ServicesDep, name: str, version: str | None = None) -> Response:
-    endpoint = _endpoint(services, name, version)
+async def model_ready(
+    principal: Reader, services: ServicesDep, name: str, version: str | None = None
+) -> Response:
+    endpoint = _endpoint(services, principal, name, version)
     if endpoint.status().ready_instances == 0:
         raise NotReady(f"model {name!r} has no loaded instance yet; retry shortly")
     return FastJSONResponse({"name": name, "ready": True})
 
 
-@router.post("/models/{name}/infer")
-@router.post("/models/{name}/versions/{version}/infer")
+@_metered.post("/models/{name}/infer")
+@_metered.post("/models/{name}/versions/{version}/infer")
 async def infer(
-    request: Request, services: ServicesDep, name: str, version: str | None = None
+    request: Request,
+    principal: Caller,
+    services: ServicesDep,
+    name: str,
+    version: str | None = None,
 ) -> Response:
-    endpoint = _endpoint(services, name, version)
+    endpoint = _endpoint(services, principal, name, version)
     decoded = codec.decode_request(await request.body(), _header_length(request))
     prediction = await endpoint.predict(conform_batch(endpoint.signature, decoded.inputs))
     items = {"items": batch_rows(decoded.inputs)}
@@ -100,3 +117,6 @@ async def infer(
         media_type="application/octet-stream",
         headers={"Inference-Header-Content-Length": str(json_length)},
     )
+
+
+router.include_router(_metered)

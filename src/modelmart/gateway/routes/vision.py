@@ -5,7 +5,9 @@ Each reads images as base64 JSON (``{"model", "input": image or list of images}`
 multipart form (``image`` file fields, optional ``model``), and answers like every task route:
 ``{"model", "version", "results": [one per image; one per pair for verification], "usage":
 {"images"}}``. A task is an entry in :data:`VISION_TASKS`: its default model, the outputs a
-model needs to do it, and a function from those outputs to results.
+model needs to do it, and a function from those outputs to results. The routes bill
+(:mod:`modelmart.gateway.metering`); the default model, like a named one, is the caller's own
+deployment of that name if it has one, else the platform's.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelmart.errors import DeploymentNotFound, InvalidImage, InvalidRequest
+from modelmart.errors import InvalidImage, InvalidRequest
 from modelmart.gateway.images import ImageInput, read_image_input
+from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
-from modelmart.gateway.text_models import as_text
+from modelmart.gateway.text_models import as_text, describe, fitting, model_endpoint
 from modelmart.gateway.usage import report_usage
 from modelmart.serving.placement import Endpoint
 from modelmart.serving.router import Router
 from modelmart.serving.validation import conform_batch
+from modelmart.tenancy import Principal
 from modelmart.types import Array, Batch, Datatype, Signature, TensorSpec
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -50,24 +54,19 @@ class ImageModelKind:
         returned = {spec.name for spec in signature.outputs}
         return image_input(signature) is not None and returned.issuperset(self.outputs)
 
-    def endpoint(self, router: Router, name: str) -> Endpoint:
-        """The deployment ``name``: 404 when nothing serves it, 400 when it cannot do this."""
-        endpoint = router.find(name)
-        if endpoint is None:
-            raise DeploymentNotFound(
-                f"model {name!r} is not deployed; deploy it with POST /v1/deployments "
-                f'{{"model": "{name}"}} (GET /v1/catalog lists the built-in models)',
-                details={"param": "model", "deployment": name, "serving": router.names()},
-            )
+    def endpoint(self, router: Router, principal: Principal, name: str) -> Endpoint:
+        """The deployment ``name`` as ``principal`` may use it: 404 when there is none, 400
+        when it cannot do this task."""
+        endpoint = model_endpoint(router, principal, name)
         if not self.fits(endpoint.signature):
-            fitting = sorted(n for n, e in router.endpoints().items() if self.fits(e.signature))
+            fit = fitting(router, principal, self.fits)
             raise InvalidRequest(
                 f"model {name!r} cannot do {self.task}: it takes "
-                f"{_describe(endpoint.signature.inputs)} and returns "
-                f"{_describe(endpoint.signature.outputs)}. For {self.task}, deploy a model with "
+                f"{describe(endpoint.signature.inputs)} and returns "
+                f"{describe(endpoint.signature.outputs)}. For {self.task}, deploy a model with "
                 f"one image input (BYTES [-1]) returning {list(self.outputs)}, such as "
-                f"{' or '.join(self.examples)}; deployed models that fit: {fitting or 'none'}",
-                details={"param": "model", "fitting": fitting},
+                f"{' or '.join(self.examples)}; deployed models that fit: {fit or 'none'}",
+                details={"param": "model", "fitting": fit},
             )
         return endpoint
 
@@ -78,10 +77,6 @@ def image_input(signature: Signature) -> TensorSpec | None:
         return None
     spec = signature.inputs[0]
     return spec if spec.datatype is Datatype.BYTES and len(spec.shape) == 1 else None
-
-
-def _describe(specs: tuple[TensorSpec, ...]) -> str:
-    return ", ".join(f"{spec.name} ({spec.datatype} {list(spec.shape)})" for spec in specs)
 
 
 def _box(box: Array) -> dict[str, float]:
@@ -230,10 +225,10 @@ def _check_request(name: str, task: VisionTask, found: ImageInput) -> None:
 
 
 def _handler(name: str, task: VisionTask) -> Callable[..., Coroutine[Any, Any, Response]]:
-    async def run_task(request: Request, services: ServicesDep) -> Response:
+    async def run_task(request: Request, principal: Caller, services: ServicesDep) -> Response:
         found = await read_image_input(request)
         _check_request(name, task, found)
-        endpoint = task.kind.endpoint(services.router, found.model or task.default_model)
+        endpoint = task.kind.endpoint(services.router, principal, found.model or task.default_model)
         spec = image_input(endpoint.signature)
         assert spec is not None, "endpoint() returns only endpoints that fit"
         column: Array = np.array(found.images, dtype=object)
@@ -281,7 +276,7 @@ def _request_body(task: VisionTask) -> dict[str, Any]:
 
 
 def _vision_router() -> APIRouter:
-    vision_router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+    vision_router = APIRouter(prefix="/v1/tasks", tags=["tasks"], route_class=MeteredRoute)
     for name, task in VISION_TASKS.items():
         vision_router.add_api_route(
             f"/{name}",

@@ -1,4 +1,4 @@
-// Deployments: status, instances and batching, live charts from /metrics, scale and undeploy.
+// Deployments: status, instances and batching, live charts from /v1/metrics, scale and undeploy.
 import { api } from "../api.js";
 import { lineChart } from "../charts.js";
 import { bucketDelta, buckets, errorCounts, parsePrometheus, quantile, total } from "../metrics.js";
@@ -59,6 +59,7 @@ class Sampler {
     }
     const now = errorCounts(samples);
     const then = errorCounts(before.samples);
+    this.serverWide = now.all > 0; // the operator's view: request counts of the whole server
     const all = now.all - then.all;
     this.errors.push(all ? (100 * (now.errors - then.errors)) / all : 0);
     if (this.errors.length > HISTORY) this.errors.shift();
@@ -88,10 +89,12 @@ export async function render(root) {
     ], deployments, "Nothing is deployed. Open a model in the Catalogue and press Deploy."));
   };
   const tick = async () => {
-    const text = await api("/metrics");
+    const text = await api("/v1/metrics");
     sampler.push(parsePrometheus(text), deployments.map((d) => d.name), performance.now());
     charts.replaceChildren(
-      lineChart("Inference error rate (% of POSTs answered 5xx)", [{ name: "errors", values: sampler.errors }]),
+      ...(sampler.serverWide
+        ? [lineChart("Inference error rate (% of POSTs answered 5xx)", [{ name: "errors", values: sampler.errors }])]
+        : []),
       ...deployments.flatMap((d) => {
         const s = sampler.series(d.name);
         return [
@@ -103,7 +106,7 @@ export async function render(root) {
   };
   await refresh();
   root.replaceChildren(h("h1", {}, "Deployments"), list,
-    section("Live", h("p", {}, `Refreshed every ${POLL_MS / 1000} s from /metrics.`), charts));
+    section("Live", h("p", {}, `Refreshed every ${POLL_MS / 1000} s from /v1/metrics.`), charts));
   await guarded(tick);
   const timer = setInterval(() => guarded(async () => { await refresh(); await tick(); }), POLL_MS);
   if (!deployments.length) charts.replaceChildren(empty("Charts appear once a model is deployed."));
