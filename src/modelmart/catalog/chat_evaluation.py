@@ -25,6 +25,7 @@ from pathlib import Path
 from modelmart.catalog.cards import MEASURED_FILE, MeasuredModel, Measurements
 from modelmart.catalog.chat_entries import CHAT_ENTRIES
 from modelmart.catalog.entry import CatalogEntry
+from modelmart.catalog.harness import cpu_name, load
 from modelmart.catalog.views import Latency, Measurement
 from modelmart.runtimes.base import Runtime
 from modelmart.runtimes.generation import (
@@ -135,9 +136,6 @@ def merge_into(target: Path, measured: dict[str, MeasuredModel]) -> None:
 
 
 def main() -> None:
-    # Here, not at the top: evaluate imports this module to measure the chat models with the rest.
-    from modelmart.catalog.evaluate import cpu_name, load
-
     measured = measure_chat(load, cpu_name(), len(os.sched_getaffinity(0)))
     merge_into(Path(__file__).with_name(MEASURED_FILE), measured)
     for name, figures in measured.items():

@@ -11,7 +11,7 @@ import pytest
 
 from modelmart.catalog.entries import ENTRIES
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.evaluate import load
+from modelmart.catalog.harness import load
 from modelmart.catalog.programs import missing_programs
 from modelmart.catalog.vision_sets import encode, photo, rendered_text
 from modelmart.runtimes.audio import wav_bytes
