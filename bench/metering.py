@@ -36,12 +36,12 @@ from wrk_load import Scenario, WrkRun, run_wrk
 
 from modelmart import Client
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import Price
 from modelmart.billing.service import Billing
 from modelmart.gateway.access import AccessControl
 from modelmart.gateway.usage import report_usage
+from modelmart.schemas.accounts import KeyCreate, OrganizationCreate
 from modelmart.store.db import create_engine_for, migrate, session_factory
 
 BENCH_DIR = Path(__file__).resolve().parent

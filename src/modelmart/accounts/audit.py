@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.principal import Principal
-from modelmart.accounts.views import AuditEntry
+from modelmart.schemas.accounts import AuditEntry
 from modelmart.store.tables import AuditRow
 
 MAX_ENTRIES = 1000

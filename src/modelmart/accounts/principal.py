@@ -10,8 +10,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from modelmart.accounts.roles import Operation, Role
 from modelmart.errors import Forbidden
+from modelmart.schemas.roles import Operation, Role
 
 CATALOGUE_OWNER = "modelmart"
 """Models owned by the built-in catalogue are visible to every organisation."""

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.keys import generate_key, hash_secret, secret_matches, split_key
 from modelmart.accounts.principal import Principal
-from modelmart.accounts.roles import Role
-from modelmart.accounts.views import (
+from modelmart.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
+from modelmart.schemas.accounts import (
     CreatedKey,
     KeyCreate,
     KeyView,
@@ -28,7 +28,7 @@ from modelmart.accounts.views import (
     OrganizationUpdate,
     OrganizationView,
 )
-from modelmart.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
+from modelmart.schemas.roles import Role
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import ApiKeyRow, MemberRow, OrganizationRow, PublicationRow
 

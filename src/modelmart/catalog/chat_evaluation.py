@@ -26,7 +26,6 @@ from modelmart.catalog.cards import MEASURED_FILE, MeasuredModel, Measurements
 from modelmart.catalog.chat_entries import CHAT_ENTRIES
 from modelmart.catalog.entry import CatalogEntry
 from modelmart.catalog.harness import cpu_name, load
-from modelmart.catalog.views import Latency, Measurement
 from modelmart.runtimes.base import Runtime
 from modelmart.runtimes.generation import (
     ChatMessage,
@@ -35,6 +34,7 @@ from modelmart.runtimes.generation import (
     TextDelta,
     TextGenerator,
 )
+from modelmart.schemas.catalog import Latency, Measurement
 
 MAX_TOKENS = 32
 INSTRUCTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (

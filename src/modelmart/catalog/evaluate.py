@@ -46,9 +46,9 @@ from modelmart.catalog.evaluation_sets import LANGUAGES, SENTIMENT, SIMILARITY_P
 from modelmart.catalog.harness import cpu_name, load
 from modelmart.catalog.language_evaluation import LANGUAGE_MEASURES, Quality
 from modelmart.catalog.speech_evaluation import measure_speech
-from modelmart.catalog.views import Latency, Measurement
 from modelmart.catalog.vision_evaluation import measure_vision
 from modelmart.runtimes.base import Runtime
+from modelmart.schemas.catalog import Latency, Measurement
 from modelmart.types import Array
 
 BATCH_SIZE = 32

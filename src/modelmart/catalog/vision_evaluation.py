@@ -25,7 +25,6 @@ import numpy as np
 
 from modelmart.catalog.cards import MeasuredModel
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.views import Latency, Measurement
 from modelmart.catalog.vision_entries import (
     EFFICIENTNET_LITE0,
     FACE_DETECTOR,
@@ -42,6 +41,7 @@ from modelmart.catalog.vision_sets import (
     same_face_pairs,
 )
 from modelmart.runtimes.base import Runtime
+from modelmart.schemas.catalog import Latency, Measurement
 from modelmart.types import Array, Batch
 
 BATCH_SIZE = 8

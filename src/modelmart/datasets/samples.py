@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetMetadata
-from modelmart.training.api import DatasetKind
+from modelmart.schemas.datasets import DatasetKind, DatasetMetadata
 
 if TYPE_CHECKING:
     import pandas as pd

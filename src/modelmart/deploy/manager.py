@@ -15,12 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from modelmart.accounts.principal import OPERATOR_SLUG, current_principal
-from modelmart.deploy.views import (
-    DeploymentRequest,
-    DeploymentState,
-    DeploymentUpdate,
-    DeploymentView,
-)
 from modelmart.errors import (
     AlreadyExists,
     DeploymentNotFound,
@@ -31,12 +25,14 @@ from modelmart.errors import (
     error_class_for,
 )
 from modelmart.registry.service import Registry
-from modelmart.serving.placement import (
-    EndpointSpec,
+from modelmart.schemas.deployments import (
+    DeploymentRequest,
+    DeploymentState,
+    DeploymentUpdate,
+    DeploymentView,
     Isolation,
-    Placement,
-    ServedVersion,
 )
+from modelmart.serving.placement import EndpointSpec, Placement, ServedVersion
 from modelmart.serving.router import Router
 from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
 

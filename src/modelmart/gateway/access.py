@@ -22,7 +22,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelmart.accounts.principal import Principal, set_principal
-from modelmart.accounts.roles import Operation
 from modelmart.billing.ledger import StoredResponse, UsageEntry
 from modelmart.billing.retention import MAX_RETAINED_BODY, RetainedInput
 from modelmart.errors import ModelMartError, NotReady, RateLimited, Unauthenticated
@@ -30,6 +29,7 @@ from modelmart.gateway.openai_errors import openai_error_response
 from modelmart.gateway.responses import error_response
 from modelmart.gateway.services import Services
 from modelmart.gateway.usage import reported_usage
+from modelmart.schemas.roles import Operation
 
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}

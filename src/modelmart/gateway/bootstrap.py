@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 
 from modelmart.accounts.principal import OPERATOR_SLUG
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.config import Settings
+from modelmart.schemas.accounts import KeyCreate, OrganizationCreate
+from modelmart.schemas.roles import Role
 
 
 def bootstrap_operator(accounts: AccountService, settings: Settings) -> str | None:

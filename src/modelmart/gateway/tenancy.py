@@ -5,11 +5,11 @@ if it did not exist, so names never leak between tenants."""
 from __future__ import annotations
 
 from modelmart.accounts.principal import current_principal
-from modelmart.datasets.views import DatasetInfo
 from modelmart.errors import DatasetNotFound, Forbidden, JobNotFound, ModelNotFound
-from modelmart.jobs.views import JobInfo
 from modelmart.registry.service import Registry
-from modelmart.registry.views import ModelInfo
+from modelmart.schemas.datasets import DatasetInfo
+from modelmart.schemas.jobs import JobInfo
+from modelmart.schemas.registry import ModelInfo
 
 
 def visible_model(registry: Registry, name: str) -> ModelInfo:

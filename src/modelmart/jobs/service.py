@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetInfo
 from modelmart.errors import AlreadyExists, ModelMartError, ModelNotFound, ReportNotFound
 from modelmart.jobs.executor import JobExecutor, JobTicket
 from modelmart.jobs.records import JobRecords
-from modelmart.jobs.views import JobEvent, JobInfo, JobState, SubmitJob
 from modelmart.registry.service import Registry, check_model_name
+from modelmart.schemas.datasets import DatasetInfo
+from modelmart.schemas.jobs import JobEvent, JobInfo, JobState, SubmitJob
 from modelmart.store.tables import JobRow, utc_now
 from modelmart.training.api import ProgressEvent, TrainingOutcome, validate_spec
 

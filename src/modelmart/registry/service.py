@@ -34,8 +34,8 @@ from modelmart.registry.archives import extracted, model_dir, publish, unpack_ca
 from modelmart.registry.formats import detect_format, is_directory_format
 from modelmart.registry.packages import PackageManifest, assemble, manifest_summary
 from modelmart.registry.rows import model_info, version_info
-from modelmart.registry.views import ModelInfo, VersionInfo
 from modelmart.runtimes.base import LoadRequest, inspect_artifact
+from modelmart.schemas.registry import ModelInfo, VersionInfo
 from modelmart.store.artifacts import ArtifactStore
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import AliasRow, ModelRow, ModelVersionRow, utc_now

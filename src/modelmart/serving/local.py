@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from modelmart.errors import InferenceError, ModelMartError, NotReady
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.batcher import Batcher, GatheredBatch
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
 from modelmart.serving.leases import Leases
@@ -20,7 +21,6 @@ from modelmart.serving.placement import (
     Endpoint,
     EndpointSpec,
     EndpointStatus,
-    Isolation,
     Placement,
     Prediction,
     ServedVersion,

@@ -1,8 +1,9 @@
 """The training library's public interface: what the jobs layer hands in and gets back.
 
 A job turns a validated dataset version (:class:`TrainingData`) and a declarative
-:class:`TrainingSpec` into a :class:`TrainingOutcome`: an exported artifact ready for
-``Registry.register_version``, its signature, headline metrics and the JSON evaluation report.
+:class:`~modelmart.schemas.jobs.TrainingSpec` into a :class:`TrainingOutcome`: an exported
+artifact ready for ``Registry.register_version``, its signature, headline metrics and the JSON
+evaluation report.
 
 This module imports no deep-learning framework: torch is imported inside :func:`train`, so the
 server and the CLI can validate specs and render reports without paying for it.
@@ -12,28 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelmart.errors import ValidationFailed
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TaskName, TrainingSpec
 from modelmart.types import ArtifactFormat, Signature, Task
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class DatasetKind(StrEnum):
-    TABULAR = "tabular"
-    TEXT = "text"
-    IMAGES = "images"
-    AUDIO = "audio"
-    INTERACTIONS = "interactions"
-
-
-TaskName = Literal["classification", "regression", "recommendation"]
 
 
 @dataclass(frozen=True)
@@ -52,33 +41,6 @@ class TrainingData:
     name: str
     version: int
     digest: str
-
-
-class SplitSpec(BaseModel):
-    """Fractions held out for validation and test; ``k_folds`` adds a k-fold estimate."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    validation: float = Field(default=0.15, ge=0.0, lt=1.0)
-    test: float = Field(default=0.15, gt=0.0, lt=1.0)
-    stratify: bool = True
-    k_folds: int | None = Field(default=None, ge=2, le=20)
-
-
-class TrainingSpec(BaseModel):
-    """What to train. Only ``task`` is required; the rest has defaults per dataset kind."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task: TaskName
-    family: str | None = None
-    target: str | None = None
-    features: list[str] | None = None
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    split: SplitSpec = Field(default_factory=SplitSpec)
-    seed: int = Field(default=0, ge=0)
-    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
-    early_stopping_patience: int | None = Field(default=5, ge=1)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,8 @@ from typing import Any
 import numpy as np
 
 from modelmart.errors import TrainingCancelled
-from modelmart.training.api import (
-    CancelToken,
-    FamilyInfo,
-    ProgressEvent,
-    TrainingData,
-    TrainingSpec,
-)
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import CancelToken, FamilyInfo, ProgressEvent, TrainingData
 from modelmart.training.splits import Split
 from modelmart.types import Array, ArtifactFormat, Batch
 

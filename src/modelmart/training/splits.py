@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from modelmart.errors import ValidationFailed
-from modelmart.training.api import SplitSpec
+from modelmart.schemas.jobs import SplitSpec
 from modelmart.types import Array
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
 from modelmart.training.api import (
     FAMILIES,
     CancelToken,
-    DatasetKind,
     ProgressEvent,
     TrainingData,
     TrainingOutcome,
-    TrainingSpec,
 )
 from modelmart.training.context import FitContext, FitResult
 from modelmart.training.evaluation import build_report, served_predictions

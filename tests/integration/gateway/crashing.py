@@ -9,8 +9,9 @@ import os
 
 from modelmart.runtimes.base import Runtime, create_runtime
 from modelmart.runtimes.sklearn import SklearnRuntime
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import Instance, ProcessInstance
-from modelmart.serving.placement import Isolation, ServedVersion
+from modelmart.serving.placement import ServedVersion
 from modelmart.types import Batch, RuntimeName
 
 KILL_VALUE = -999.0

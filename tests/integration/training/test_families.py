@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from modelmart.runtimes.base import LoadRequest, create_runtime
-from modelmart.training.api import (
-    ProgressEvent,
-    TrainingData,
-    TrainingOutcome,
-    TrainingSpec,
-    train,
-)
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import ProgressEvent, TrainingData, TrainingOutcome, train
 from modelmart.types import RUNTIME_FOR_FORMAT, ArtifactFormat, Batch, Task
 from tests.integration.training import builders
 

@@ -5,11 +5,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.keys import generate_key, split_key
 from modelmart.accounts.principal import Principal
-from modelmart.accounts.roles import Operation, Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.errors import AlreadyExists, Forbidden, Unauthenticated
 from modelmart.gateway.access import _credentials, operation_for
+from modelmart.schemas.accounts import KeyCreate, OrganizationCreate
+from modelmart.schemas.roles import Operation, Role
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.principal import Principal
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate, OrganizationUpdate
 from modelmart.billing import limits as limits_module
 from modelmart.billing.ledger import UsageEntry
 from modelmart.billing.limits import RateLimits
@@ -18,6 +16,8 @@ from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import Price
 from modelmart.billing.service import Billing, OrgTerms
 from modelmart.errors import QuotaExceeded, RateLimited
+from modelmart.schemas.accounts import KeyCreate, OrganizationCreate, OrganizationUpdate
+from modelmart.schemas.roles import Role
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import inference, openai, tasks
 from modelmart.gateway.services import Services
-from modelmart.registry.views import ModelInfo
 from modelmart.runtimes.base import LoadRequest
+from modelmart.schemas.registry import ModelInfo
 from modelmart.serving.placement import (
     Endpoint,
     EndpointSpec,

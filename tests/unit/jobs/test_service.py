@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetMetadata
 from modelmart.errors import (
     DatasetNotFound,
     JobNotFound,
@@ -20,12 +19,12 @@ from modelmart.errors import (
 )
 from modelmart.jobs.records import JobRecords
 from modelmart.jobs.service import RESTARTED, JobService
-from modelmart.jobs.views import JobState, SubmitJob
 from modelmart.registry.service import Registry
+from modelmart.schemas.datasets import DatasetMetadata
+from modelmart.schemas.jobs import JobState, SubmitJob, TrainingSpec
 from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.store.tables import JobRow, utc_now
-from modelmart.training.api import TrainingSpec
 from tests.unit.conftest import FakeInspector
 from tests.unit.datasets.files import TABLE, write
 from tests.unit.jobs.fakes import REPORT, FakeExecutor

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
-from modelmart.serving.placement import Isolation, ServedVersion
+from modelmart.serving.placement import ServedVersion
 from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName, Signature, TensorSpec
 
 SIGNATURE = Signature(

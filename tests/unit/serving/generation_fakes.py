@@ -22,8 +22,9 @@ from modelmart.runtimes.generation import (
     TextDelta,
     TextGenerator,
 )
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
-from modelmart.serving.placement import Isolation, ServedVersion
+from modelmart.serving.placement import ServedVersion
 from modelmart.types import ArtifactFormat, Batch, RuntimeName, Signature
 
 ENDLESS = "endless"  # generates until stopped

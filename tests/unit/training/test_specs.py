@@ -4,13 +4,9 @@ import pydantic
 import pytest
 
 from modelmart.errors import ValidationFailed
-from modelmart.training.api import (
-    FAMILIES,
-    DatasetKind,
-    TrainingSpec,
-    default_family,
-    validate_spec,
-)
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import FAMILIES, default_family, validate_spec
 
 COLUMNS = ["age", "colour", "label"]
 

@@ -16,8 +16,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from modelmart.accounts.principal import Principal, current_principal
-from modelmart.accounts.roles import Operation, Role
-from modelmart.accounts.views import (
+from modelmart.billing.money import parse_amount
+from modelmart.errors import Forbidden, NotFound
+from modelmart.gateway.services import Services, get_services
+from modelmart.gateway.tenancy import owned_model
+from modelmart.schemas.accounts import (
     AuditEntry,
     CreatedKey,
     KeyCreate,
@@ -28,10 +31,7 @@ from modelmart.accounts.views import (
     OrganizationUpdate,
     OrganizationView,
 )
-from modelmart.billing.money import parse_amount
-from modelmart.errors import Forbidden, NotFound
-from modelmart.gateway.services import Services, get_services
-from modelmart.gateway.tenancy import owned_model
+from modelmart.schemas.roles import Operation, Role
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 ServicesDep = Annotated[Services, Depends(get_services)]

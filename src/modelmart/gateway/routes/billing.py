@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from modelmart.accounts.principal import current_principal
-from modelmart.accounts.roles import Operation
 from modelmart.billing.invoices import Period, invoice_csv, invoice_html
 from modelmart.billing.plans import Plan
 from modelmart.billing.prices import ANY_MODEL, Price
@@ -20,6 +19,7 @@ from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.accounts import require_operator, require_org
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.tenancy import owned_model
+from modelmart.schemas.roles import Operation
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 ServicesDep = Annotated[Services, Depends(get_services)]

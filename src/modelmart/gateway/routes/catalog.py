@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from modelmart.catalog.cards import Catalogue
-from modelmart.catalog.views import CatalogModel, ModelCard
 from modelmart.gateway.services import Services, get_services
+from modelmart.schemas.catalog import CatalogModel, ModelCard
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -9,10 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
-from modelmart.datasets.views import DatasetInfo, DatasetMetadata, DatasetPreview
 from modelmart.gateway.tenancy import can_see_owned, new_owner, visible_dataset
 from modelmart.gateway.training_services import TrainingServices, get_training
 from modelmart.gateway.uploads import parse_metadata, spool
+from modelmart.schemas.datasets import DatasetInfo, DatasetMetadata, DatasetPreview
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 TrainingDep = Annotated[TrainingServices, Depends(get_training)]

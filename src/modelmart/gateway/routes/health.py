@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from modelmart.deploy.views import DeploymentState
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
+from modelmart.schemas.deployments import DeploymentState
 
 router = APIRouter(tags=["health"])
 ServicesDep = Annotated[Services, Depends(get_services)]

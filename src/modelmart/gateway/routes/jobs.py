@@ -13,7 +13,6 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from modelmart.datasets.views import DatasetInfo
 from modelmart.errors import ModelNotFound
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.tenancy import (
@@ -25,7 +24,8 @@ from modelmart.gateway.tenancy import (
     visible_model,
 )
 from modelmart.gateway.training_services import TrainingServices, get_training
-from modelmart.jobs.views import JobInfo, JobState, SubmitJob
+from modelmart.schemas.datasets import DatasetInfo
+from modelmart.schemas.jobs import JobInfo, JobState, SubmitJob
 from modelmart.training.api import render_comparison_html, render_report_html
 
 router = APIRouter(tags=["training"])

@@ -21,7 +21,7 @@ from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import TextModelKind, read_texts
 from modelmart.gateway.usage import report_usage
-from modelmart.registry.views import ModelInfo
+from modelmart.schemas.registry import ModelInfo
 from modelmart.types import Array, Batch, Signature
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)

@@ -13,7 +13,7 @@ from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.tenancy import new_owner, owned_model, visible_model, visible_models
 from modelmart.gateway.uploads import parse_metadata, spool
-from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
+from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
 from modelmart.types import Task
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
