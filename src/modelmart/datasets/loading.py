@@ -15,7 +15,7 @@ from modelmart.datasets.reading import read_table
 from modelmart.datasets.stored import StoredDataset
 from modelmart.registry.archives import unpack_cached
 from modelmart.schemas.datasets import DatasetKind
-from modelmart.training.api import TrainingData
+from modelmart.training.runs import TrainingData
 
 IMPLICIT_RATING = 1.0
 

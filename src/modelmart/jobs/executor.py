@@ -14,7 +14,7 @@ from typing import Protocol
 
 from modelmart.datasets.stored import StoredDataset
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import ProgressEvent, TrainingOutcome
+from modelmart.training.runs import ProgressEvent, TrainingOutcome
 
 
 @dataclass(frozen=True)

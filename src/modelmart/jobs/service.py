@@ -27,7 +27,8 @@ from modelmart.registry.service import Registry, check_model_name
 from modelmart.schemas.datasets import DatasetInfo
 from modelmart.schemas.jobs import JobEvent, JobInfo, JobState, SubmitJob
 from modelmart.store.tables import JobRow, utc_now
-from modelmart.training.api import ProgressEvent, TrainingOutcome, validate_spec
+from modelmart.training.api import validate_spec
+from modelmart.training.runs import ProgressEvent, TrainingOutcome
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from modelmart.errors import TrainingCancelled
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import CancelToken, FamilyInfo, ProgressEvent, TrainingData
+from modelmart.training.families import FamilyInfo
+from modelmart.training.runs import CancelToken, ProgressEvent, TrainingData
 from modelmart.training.splits import Split
 from modelmart.types import Array, ArtifactFormat, Batch
 

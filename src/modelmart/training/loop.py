@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from modelmart.training.api import ProgressEvent
 from modelmart.training.context import FitContext
+from modelmart.training.runs import ProgressEvent
 from modelmart.types import Array
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from modelmart.errors import ValidationFailed
 from modelmart.schemas.datasets import DatasetKind
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import FAMILIES, FamilyInfo, default_family
+from modelmart.training.families import FAMILIES, FamilyInfo, default_family
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "penalty": ("l1", "l2", "elasticnet", "none"),

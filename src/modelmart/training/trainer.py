@@ -12,15 +12,10 @@ import numpy as np
 
 from modelmart.schemas.datasets import DatasetKind
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import (
-    FAMILIES,
-    CancelToken,
-    ProgressEvent,
-    TrainingData,
-    TrainingOutcome,
-)
 from modelmart.training.context import FitContext, FitResult
 from modelmart.training.evaluation import build_report, served_predictions
+from modelmart.training.families import FAMILIES
+from modelmart.training.runs import CancelToken, ProgressEvent, TrainingData, TrainingOutcome
 from modelmart.training.specs import complete_spec
 from modelmart.types import Task
 

@@ -11,7 +11,7 @@ from modelmart.jobs.executor import JobTicket
 from modelmart.jobs.processes import ProcessExecutor
 from modelmart.schemas.datasets import DatasetKind
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import ProgressEvent, TrainingOutcome
+from modelmart.training.runs import ProgressEvent, TrainingOutcome
 
 
 class Recorder:

@@ -10,7 +10,7 @@ from PIL import Image
 from sklearn.datasets import load_diabetes, load_digits, load_iris
 
 from modelmart.schemas.datasets import DatasetKind
-from modelmart.training.api import TrainingData
+from modelmart.training.runs import TrainingData
 
 
 def iris(with_category: bool = False) -> TrainingData:

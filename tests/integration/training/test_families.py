@@ -10,7 +10,8 @@ import pytest
 
 from modelmart.runtimes.base import LoadRequest, create_runtime
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import ProgressEvent, TrainingData, TrainingOutcome, train
+from modelmart.training.api import train
+from modelmart.training.runs import ProgressEvent, TrainingData, TrainingOutcome
 from modelmart.types import RUNTIME_FOR_FORMAT, ArtifactFormat, Batch, Task
 from tests.integration.training import builders
 

@@ -10,7 +10,8 @@ import pytest
 from modelmart.errors import TrainingCancelled, ValidationFailed
 from modelmart.schemas.datasets import DatasetKind
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import ProgressEvent, TrainingData, train
+from modelmart.training.api import train
+from modelmart.training.runs import ProgressEvent, TrainingData
 from tests.integration.training import builders
 
 

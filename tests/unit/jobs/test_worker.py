@@ -14,7 +14,7 @@ from modelmart.jobs import worker
 from modelmart.jobs.executor import JobTicket
 from modelmart.schemas.datasets import DatasetKind
 from modelmart.schemas.jobs import TrainingSpec
-from modelmart.training.api import ProgressEvent
+from modelmart.training.runs import ProgressEvent
 from tests.unit.jobs.fakes import outcome_in
 
 
