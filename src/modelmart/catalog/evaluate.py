@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelmart.arrays import Array
 from modelmart.catalog.cards import MEASURED_FILE, MeasuredModel, Measurements
 from modelmart.catalog.chat_evaluation import measure_chat
 from modelmart.catalog.entries import (
@@ -49,7 +50,6 @@ from modelmart.catalog.speech_evaluation import measure_speech
 from modelmart.catalog.vision_evaluation import measure_vision
 from modelmart.runtimes.base import Runtime
 from modelmart.schemas.catalog import Latency, Measurement
-from modelmart.types import Array
 
 BATCH_SIZE = 32
 SIMILARITY_SET = (

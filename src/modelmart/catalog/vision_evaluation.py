@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelmart.arrays import Array, Batch
 from modelmart.catalog.cards import MeasuredModel
 from modelmart.catalog.entry import CatalogEntry
 from modelmart.catalog.vision_entries import (
@@ -42,7 +43,6 @@ from modelmart.catalog.vision_sets import (
 )
 from modelmart.runtimes.base import Runtime
 from modelmart.schemas.catalog import Latency, Measurement
-from modelmart.types import Array, Batch
 
 BATCH_SIZE = 8
 FACE_THRESHOLD = 0.6

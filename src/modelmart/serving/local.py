@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
+from modelmart.arrays import Batch
 from modelmart.errors import InferenceError, ModelMartError, NotReady
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
 from modelmart.schemas.deployments import Isolation
@@ -26,7 +27,7 @@ from modelmart.serving.placement import (
     ServedVersion,
     not_generative,
 )
-from modelmart.types import Batch, Signature
+from modelmart.types import Signature
 
 _DRAIN_POLL_S = 0.01
 

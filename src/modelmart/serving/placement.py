@@ -11,11 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
+from modelmart.arrays import Batch
 from modelmart.errors import InvalidRequest
 from modelmart.runtimes.base import LoadRequest
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
 from modelmart.schemas.deployments import Isolation
-from modelmart.types import Batch, RuntimeName, Signature
+from modelmart.types import RuntimeName, Signature
 
 
 @dataclass(frozen=True)

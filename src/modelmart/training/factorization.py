@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from modelmart.arrays import Array
 from modelmart.training.context import FitContext, FitResult
 from modelmart.training.recommend import Interactions, _result, evaluate_ranking, read_interactions
 from modelmart.training.runs import ProgressEvent
-from modelmart.types import Array
 
 _NEGATIVES = 4
 

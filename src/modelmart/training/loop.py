@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from modelmart.arrays import Array
 from modelmart.training.context import FitContext
 from modelmart.training.runs import ProgressEvent
-from modelmart.types import Array
 
 
 @dataclass(frozen=True)

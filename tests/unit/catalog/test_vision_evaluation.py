@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from modelmart.arrays import Array, Batch
 from modelmart.catalog import vision_evaluation
 from modelmart.catalog.entry import CatalogEntry
 from modelmart.catalog.vision_entries import OCR
@@ -23,7 +24,6 @@ from modelmart.catalog.vision_evaluation import (
 )
 from modelmart.catalog.vision_sets import LabelledImage, classification_set, rendered_text
 from modelmart.schemas.catalog import Measurement
-from modelmart.types import Array, Batch
 
 
 class FakeRuntime:

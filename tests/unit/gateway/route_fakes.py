@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 from fastapi import FastAPI
 
+from modelmart.arrays import Batch
 from modelmart.errors import ModelNotFound
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
@@ -26,7 +27,7 @@ from modelmart.serving.placement import (
     ServedVersion,
 )
 from modelmart.serving.router import Router
-from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName, Signature, TensorSpec
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TEXT = TensorSpec(name="text", datatype=Datatype.BYTES, shape=(-1,))

@@ -17,6 +17,7 @@ import soundfile
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
+from modelmart.arrays import Batch
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import audio, audio_tasks
@@ -31,7 +32,7 @@ from modelmart.serving.placement import (
     ServedVersion,
 )
 from modelmart.serving.router import Router
-from modelmart.types import ArtifactFormat, Batch, RuntimeName, Signature
+from modelmart.types import ArtifactFormat, RuntimeName, Signature
 
 
 class FakeEndpoint(Endpoint):

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from modelmart.arrays import Batch
 from modelmart.errors import ContextLengthExceeded, WorkerCrashed
 from modelmart.gateway.routes import chat
 from modelmart.gateway.usage import Usage, reported_usage
@@ -33,7 +34,7 @@ from modelmart.serving.placement import (
     ServedVersion,
 )
 from modelmart.serving.router import Router
-from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName
 from tests.unit.gateway.route_fakes import FakeEndpoint, embed, text_signature
 
 EMBEDDING = ("embedding", Datatype.FP32, (-1, 3))

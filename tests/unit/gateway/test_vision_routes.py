@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from PIL import Image
 
+from modelmart.arrays import Batch
 from modelmart.catalog.vision_entries import (
     CLASSIFIER_SIGNATURE,
     DETECTOR_SIGNATURE,
@@ -24,7 +25,6 @@ from modelmart.gateway.images import MAX_IMAGES
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import vision
 from modelmart.serving.router import Router
-from modelmart.types import Batch
 from tests.unit.gateway.route_fakes import LANGUAGE, FakeEndpoint, client_for, language
 
 

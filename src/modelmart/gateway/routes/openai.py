@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidRequest
 from modelmart.gateway.openai_errors import OpenAIRoute
 from modelmart.gateway.responses import FastJSONResponse
@@ -22,7 +23,7 @@ from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import TextModelKind, read_texts
 from modelmart.gateway.usage import report_usage
 from modelmart.schemas.registry import ModelInfo
-from modelmart.types import Array, Batch, Signature
+from modelmart.types import Signature
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
