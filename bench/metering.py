@@ -9,8 +9,8 @@ Results go to ``bench/METERING.md``.
 
 ``--in-process`` measures the metered path alone, without HTTP, wrk or a model: a metered
 route (``MeteredRoute`` and its ``Caller`` permission) that answers at once, called directly
-with many requests in flight, its CPU time per request with accounts off and on (a figure that a busy machine moves far
-less than wrk's throughput).
+with many requests in flight, its CPU time per request with accounts off and on (a figure
+that a busy machine moves far less than wrk's throughput).
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ from wrk_load import Scenario, WrkRun, run_wrk
 
 from modelmart import Client
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import Price
 from modelmart.billing.service import Billing
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.usage import report_usage
+from modelmart.schemas.accounts import KeyCreate, OrganizationCreate
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.tenancy import Principal
 

@@ -37,17 +37,13 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from modelmart.training.api import (
-    FAMILIES,
-    DatasetKind,
-    ProgressEvent,
-    TrainingData,
-    TrainingOutcome,
-    TrainingSpec,
-    train,
-)
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import train
+from modelmart.training.families import FAMILIES
 from modelmart.training.images import ConvNet, load_images
 from modelmart.training.mlp import MultiLayerPerceptron
+from modelmart.training.runs import ProgressEvent, TrainingData, TrainingOutcome
 from modelmart.training.splits import split_rows
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

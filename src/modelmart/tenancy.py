@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from modelmart.accounts.roles import Operation, Role
 from modelmart.errors import Forbidden, InvalidRequest
+from modelmart.schemas.roles import Operation, Role
 
 CATALOGUE_OWNER = "modelmart"
 """Models owned by the built-in catalogue are visible to every organisation."""

@@ -1,21 +1,16 @@
-"""Plain typed data shared by every stage: tensor specs, signatures and batches.
+"""Plain typed data shared by every stage and the SDK: tensor specs, signatures, formats.
 
 Tensors use the Open Inference Protocol (v2) datatype names so that a signature maps onto the
 v2 metadata route unchanged. Strings travel as ``BYTES`` tensors holding Python ``str`` objects.
+The arrays themselves, and the NumPy dtype of each datatype, are in :mod:`modelmart.arrays`:
+this module imports no NumPy, so the SDK can import it.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-Array = npt.NDArray[Any]
-Batch = dict[str, Array]
-"""Named arrays whose first dimension is the batch: ``{"input": array of shape (n, ...)}``."""
 
 
 class Datatype(StrEnum):
@@ -29,34 +24,6 @@ class Datatype(StrEnum):
     FP32 = "FP32"
     FP64 = "FP64"
     BYTES = "BYTES"
-
-    @property
-    def numpy_dtype(self) -> np.dtype[Any]:
-        return np.dtype(_NUMPY_DTYPES[self])
-
-    @classmethod
-    def from_numpy(cls, dtype: np.dtype[Any]) -> Datatype:
-        """The v2 datatype of a NumPy dtype; strings and objects become BYTES."""
-        if dtype.kind in "OUS":
-            return cls.BYTES
-        for datatype, name in _NUMPY_DTYPES.items():
-            if np.dtype(name) == dtype:
-                return datatype
-        raise ValueError(f"NumPy dtype {dtype} has no Open Inference Protocol datatype")
-
-
-_NUMPY_DTYPES: dict[Datatype, str] = {
-    Datatype.BOOL: "bool",
-    Datatype.UINT8: "uint8",
-    Datatype.INT8: "int8",
-    Datatype.INT16: "int16",
-    Datatype.INT32: "int32",
-    Datatype.INT64: "int64",
-    Datatype.FP16: "float16",
-    Datatype.FP32: "float32",
-    Datatype.FP64: "float64",
-    Datatype.BYTES: "object",
-}
 
 
 class TensorSpec(BaseModel):

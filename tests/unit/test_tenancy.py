@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelmart.accounts.roles import Operation, Role
 from modelmart.errors import Forbidden, InvalidRequest
+from modelmart.schemas.roles import Operation, Role
 from modelmart.tenancy import CATALOGUE_OWNER, OPERATOR_SLUG, DeploymentAccess, Principal
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.accounts.views import AuditEntry
+from modelmart.schemas.accounts import AuditEntry
 from modelmart.store.tables import AuditRow
 from modelmart.tenancy import Principal
 

@@ -31,8 +31,8 @@ from modelmart.accounts.keys import (
     secret_matches,
     split_key,
 )
-from modelmart.accounts.roles import Role
-from modelmart.accounts.views import (
+from modelmart.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
+from modelmart.schemas.accounts import (
     CreatedKey,
     KeyCreate,
     KeyView,
@@ -42,7 +42,7 @@ from modelmart.accounts.views import (
     OrganizationUpdate,
     OrganizationView,
 )
-from modelmart.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
+from modelmart.schemas.roles import Role
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import ApiKeyRow, MemberRow, OrganizationRow, PublicationRow
 from modelmart.tenancy import Principal

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelmart.catalog.entries import CatalogEntry, entry_named
 from modelmart.catalog.programs import missing_programs, programs_size
-from modelmart.catalog.views import Latency, Measurement, ModelCard
 from modelmart.errors import ModelMartError, NotReady
 from modelmart.registry.packages import PackageManifest, check_installed
+from modelmart.schemas.catalog import Latency, Measurement, ModelCard
 
 MEASURED_FILE = "measured.json"
 

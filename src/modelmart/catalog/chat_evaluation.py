@@ -25,7 +25,7 @@ from pathlib import Path
 from modelmart.catalog.cards import MEASURED_FILE, MeasuredModel, Measurements
 from modelmart.catalog.chat_entries import CHAT_ENTRIES
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.views import Latency, Measurement
+from modelmart.catalog.harness import cpu_name, load
 from modelmart.runtimes.base import Runtime
 from modelmart.runtimes.generation import (
     ChatMessage,
@@ -34,6 +34,7 @@ from modelmart.runtimes.generation import (
     TextDelta,
     TextGenerator,
 )
+from modelmart.schemas.catalog import Latency, Measurement
 
 MAX_TOKENS = 32
 INSTRUCTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -135,9 +136,6 @@ def merge_into(target: Path, measured: dict[str, MeasuredModel]) -> None:
 
 
 def main() -> None:
-    # Here, not at the top: evaluate imports this module to measure the chat models with the rest.
-    from modelmart.catalog.evaluate import cpu_name, load
-
     measured = measure_chat(load, cpu_name(), len(os.sched_getaffinity(0)))
     merge_into(Path(__file__).with_name(MEASURED_FILE), measured)
     for name, figures in measured.items():

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelmart.arrays import Array
 from modelmart.catalog.cards import MEASURED_FILE, MeasuredModel, Measurements
 from modelmart.catalog.chat_evaluation import measure_chat
 from modelmart.catalog.entries import (
@@ -44,13 +44,12 @@ from modelmart.catalog.entries import (
     CatalogEntry,
 )
 from modelmart.catalog.evaluation_sets import LANGUAGES, SENTIMENT, SIMILARITY_PAIRS
+from modelmart.catalog.harness import cpu_name, load
 from modelmart.catalog.language_evaluation import LANGUAGE_MEASURES, Quality
 from modelmart.catalog.speech_evaluation import measure_speech
-from modelmart.catalog.views import Latency, Measurement
 from modelmart.catalog.vision_evaluation import measure_vision
-from modelmart.registry.packages import assemble
-from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
-from modelmart.types import Array
+from modelmart.runtimes.base import Runtime
+from modelmart.schemas.catalog import Latency, Measurement
 
 BATCH_SIZE = 32
 SIMILARITY_SET = (
@@ -76,16 +75,6 @@ NOTES = (
 )
 
 Texts = list[str]
-
-
-def load(entry: CatalogEntry, workdir: Path) -> Runtime:
-    """``entry`` loaded by its runtime, from its package files, as a deployment loads it."""
-    path = assemble(entry.manifest, workdir / entry.name)
-    runtime = create_runtime(entry.manifest.runtime)
-    runtime.load(
-        LoadRequest(path, entry.manifest.format, entry.task, entry.signature, entry.parameters)
-    )
-    return runtime
 
 
 def run(runtime: Runtime, texts: Texts, output: str) -> Array:
@@ -164,16 +153,6 @@ def _timed(call: Callable[[], object]) -> float:
     start = time.perf_counter()
     call()
     return (time.perf_counter() - start) * 1000
-
-
-def cpu_name() -> str:
-    """The processor's model name (Linux), else what the platform reports."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def _similarity_texts() -> Texts:

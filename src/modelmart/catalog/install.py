@@ -16,7 +16,7 @@ from modelmart.catalog.entries import ENTRIES, OWNER, CatalogEntry
 from modelmart.errors import AlreadyExists, ModelNotFound
 from modelmart.registry.packages import PackageManifest
 from modelmart.registry.service import Registry
-from modelmart.registry.views import ModelInfo
+from modelmart.schemas.registry import ModelInfo
 from modelmart.tenancy import Principal
 
 logger = logging.getLogger("modelmart.catalog")

@@ -21,8 +21,8 @@ import orjson
 from modelmart.catalog.entry import CatalogEntry
 from modelmart.catalog.language_entries import APERTIUM_EN_ES, APERTIUM_ES_EN, PII_DETECTOR
 from modelmart.catalog.language_sets import ENGLISH_SPANISH, PII_SENTENCES, Entities
-from modelmart.catalog.views import Measurement
 from modelmart.runtimes.base import Runtime
+from modelmart.schemas.catalog import Measurement
 
 CHRF_ORDER = 6
 CHRF_BETA = 2.0

@@ -31,9 +31,9 @@ from modelmart.catalog.cards import MeasuredModel
 from modelmart.catalog.entry import CatalogEntry
 from modelmart.catalog.speech_entries import HIBARI_TTS, POCKETSPHINX_EN
 from modelmart.catalog.speech_sets import SENTENCES
-from modelmart.catalog.views import Latency, Measurement
 from modelmart.runtimes.base import Runtime
 from modelmart.runtimes.speech import BUNDLED_VOICE
+from modelmart.schemas.catalog import Latency, Measurement
 
 Loader = Callable[[CatalogEntry, Path], Runtime]
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from modelmart.arrays import Array, Batch
 from modelmart.catalog.cards import MeasuredModel
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.views import Latency, Measurement
 from modelmart.catalog.vision_entries import (
     EFFICIENTNET_LITE0,
     FACE_DETECTOR,
@@ -42,7 +42,7 @@ from modelmart.catalog.vision_sets import (
     same_face_pairs,
 )
 from modelmart.runtimes.base import Runtime
-from modelmart.types import Array, Batch
+from modelmart.schemas.catalog import Latency, Measurement
 
 BATCH_SIZE = 8
 FACE_THRESHOLD = 0.6

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data
 
-from modelmart.types import Array
+from modelmart.arrays import Array
 
 
 def photo(name: str) -> Array:

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from modelmart.accounts.roles import Role
-from modelmart.accounts.views import CreatedKey, KeyView
 from modelmart.cli import output
 from modelmart.cli.session import client
+from modelmart.schemas.accounts import CreatedKey, KeyView
+from modelmart.schemas.roles import Role
 
 keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ import typer
 
 from modelmart.cli import output, training_tables
 from modelmart.cli.session import client
-from modelmart.training.api import DatasetKind
+from modelmart.schemas.datasets import DatasetKind
 
 app = typer.Typer(help="Upload datasets and look at them.", no_args_is_help=True)
 

@@ -11,7 +11,7 @@ import typer
 from modelmart.cli import output, tables
 from modelmart.cli.models import read_json_file
 from modelmart.cli.session import client, session
-from modelmart.serving.placement import Isolation
+from modelmart.schemas.deployments import Isolation
 
 
 def deploy(  # noqa: PLR0913 - one option per deployment setting

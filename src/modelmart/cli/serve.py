@@ -47,11 +47,20 @@ def serve(
     """Run the ModelMart server: registry, deployments and inference on one port."""
     settings = build_settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
     # Imported here, not at the top: the server pulls in FastAPI and the runtimes, which
-    # every other command would otherwise pay for at start-up.
-    import uvicorn
+    # every other command would otherwise pay for at start-up, and which `pip install
+    # modelmart` (the SDK and the CLI alone) does not install.
+    try:
+        import uvicorn
 
-    from modelmart.gateway.app import create_app
-    from modelmart.gateway.observability import configure_logging
+        from modelmart.gateway.app import create_app
+        from modelmart.gateway.observability import configure_logging
+    except ModuleNotFoundError as exc:
+        typer.echo(
+            f"error: modelmart serve needs the server's dependencies and {exc.name} is not "
+            "installed; install them with: pip install 'modelmart[server]'",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
 
     configure_logging(settings)
     # log_config=None: uvicorn's own lines go through the JSON handler set up above.

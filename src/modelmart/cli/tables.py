@@ -7,8 +7,8 @@ from datetime import datetime
 from rich.table import Table
 from rich.text import Text
 
-from modelmart.catalog.views import Latency
 from modelmart.client import CatalogModel, DeploymentView, ModelInfo, VersionInfo
+from modelmart.schemas.catalog import Latency
 from modelmart.types import TensorSpec
 
 _STATE_STYLES = {"ready": "green", "loading": "yellow", "failed": "red"}

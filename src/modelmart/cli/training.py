@@ -13,7 +13,7 @@ from modelmart.cli.models import parse_pairs
 from modelmart.cli.session import client, session
 from modelmart.client import Client
 from modelmart.errors import ModelMartError
-from modelmart.jobs.views import JobEvent, JobInfo, JobState
+from modelmart.schemas.jobs import JobEvent, JobInfo, JobState
 
 jobs_app = typer.Typer(help="List, inspect and cancel training jobs.", no_args_is_help=True)
 Task = Literal["classification", "regression", "recommendation"]

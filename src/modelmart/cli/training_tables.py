@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from modelmart.datasets.views import DatasetInfo, DatasetPreview
-from modelmart.jobs.views import JobInfo
+from modelmart.schemas.datasets import DatasetInfo, DatasetPreview
+from modelmart.schemas.jobs import JobInfo
 
 _JOB_STYLES = {"succeeded": "green", "running": "yellow", "failed": "red", "cancelled": "dim"}
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelmart.accounts.roles import Role
-from modelmart.accounts.views import CreatedKey, KeyCreate, KeyView
 from modelmart.client.core import (
     Call,
     Flow,
@@ -16,6 +14,8 @@ from modelmart.client.core import (
     segment,
     validated,
 )
+from modelmart.schemas.accounts import CreatedKey, KeyCreate, KeyView
+from modelmart.schemas.roles import Role
 
 
 def whoami() -> Flow[dict[str, Any]]:

@@ -10,8 +10,6 @@ from typing import Any, Unpack
 
 import httpx
 
-from modelmart.accounts.roles import Role
-from modelmart.accounts.views import CreatedKey, KeyView
 from modelmart.client import accounts, registry, serving
 from modelmart.client.core import (
     Call,
@@ -22,19 +20,16 @@ from modelmart.client.core import (
     resolve_base_url,
     unreachable,
 )
-from modelmart.client.models import (
-    AliasInfo,
-    CatalogModel,
-    DeploymentView,
-    Health,
-    ModelInfo,
-    Readiness,
-    VersionInfo,
-)
 from modelmart.client.serving import DeploymentChanges, DeployOptions
 from modelmart.client.sync import USER_AGENT
 from modelmart.client.training import AsyncTrainingMethods
 from modelmart.client.uploads import Progress
+from modelmart.schemas.accounts import CreatedKey, KeyView
+from modelmart.schemas.catalog import CatalogModel
+from modelmart.schemas.deployments import DeploymentView
+from modelmart.schemas.health import Health, Readiness
+from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo
+from modelmart.schemas.roles import Role
 from modelmart.types import ArtifactFormat, Signature, Task
 
 

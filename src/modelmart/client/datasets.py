@@ -6,7 +6,7 @@ from pathlib import Path
 
 from modelmart.client.core import Call, Flow, parse, parse_list, segment, validated
 from modelmart.client.uploads import Progress, opened_artifact
-from modelmart.datasets.views import DatasetInfo, DatasetMetadata, DatasetPreview
+from modelmart.schemas.datasets import DatasetInfo, DatasetMetadata, DatasetPreview
 
 DATASETS = "/v1/datasets"
 

@@ -19,7 +19,7 @@ from modelmart.client.core import (
     segment,
     validated,
 )
-from modelmart.jobs.views import JobEvent, JobInfo, SubmitJob
+from modelmart.schemas.jobs import JobEvent, JobInfo, SubmitJob
 
 JOBS = "/v1/jobs"
 MODELS = "/v1/registry/models"

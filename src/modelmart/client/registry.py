@@ -16,9 +16,10 @@ from modelmart.client.core import (
     raise_for_error,
     segment,
 )
-from modelmart.client.models import AliasInfo, CatalogModel, ModelInfo, VersionInfo
 from modelmart.client.uploads import Progress, opened_artifact, version_metadata
 from modelmart.errors import AlreadyExists, ModelNotFound, ValidationFailed
+from modelmart.schemas.catalog import CatalogModel
+from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo
 from modelmart.types import ArtifactFormat, Signature, Task
 
 MODELS = "/v1/registry/models"

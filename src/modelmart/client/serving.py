@@ -20,17 +20,21 @@ from modelmart.client.core import (
     unexpected_answer,
     validated,
 )
-from modelmart.client.models import DeploymentView, Health, Readiness
-from modelmart.deploy.views import DeploymentRequest, DeploymentUpdate
 from modelmart.errors import ValidationFailed
-from modelmart.serving.placement import Isolation
+from modelmart.schemas.deployments import (
+    DeploymentRequest,
+    DeploymentUpdate,
+    DeploymentView,
+    Isolation,
+)
+from modelmart.schemas.health import Health, Readiness
 
 DEPLOYMENTS = "/v1/deployments"
 
 
 class DeployOptions(TypedDict, total=False):
-    """How to serve a model; see :class:`~modelmart.deploy.views.DeploymentRequest` for the
-    defaults (one process-isolated instance, batches of up to 32 gathered for 5 ms)."""
+    """How to serve a model; see :class:`~modelmart.schemas.deployments.DeploymentRequest` for
+    the defaults (one process-isolated instance, batches of up to 32 gathered for 5 ms)."""
 
     version: int | None
     alias: str | None

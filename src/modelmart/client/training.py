@@ -14,8 +14,8 @@ from modelmart.client import datasets, jobs
 from modelmart.client.core import Flow, T, raise_for_error, unreachable
 from modelmart.client.jobs import EventStreamDecoder, JobUpdate
 from modelmart.client.uploads import Progress
-from modelmart.datasets.views import DatasetInfo, DatasetPreview
-from modelmart.jobs.views import JobInfo
+from modelmart.schemas.datasets import DatasetInfo, DatasetPreview
+from modelmart.schemas.jobs import JobInfo
 
 
 def _spec_flow(dataset: str, task: str, options: dict[str, Any]) -> Flow[JobInfo]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from modelmart.client.core import validated
 from modelmart.errors import InvalidRequest
-from modelmart.registry.views import VersionMetadata
+from modelmart.schemas.registry import VersionMetadata
 
 Progress = Callable[[int, int], None]
 """Called with (bytes sent so far, total bytes) as an upload reads its file."""

@@ -11,9 +11,8 @@ from modelmart.datasets.media import check_media_files, detect_media_kind, zip_e
 from modelmart.datasets.reading import detect_file_format, read_table
 from modelmart.datasets.summary import summarize
 from modelmart.datasets.validation import default_target, detect_table_kind, validate_table
-from modelmart.datasets.views import DatasetMetadata, DatasetSummary
 from modelmart.errors import InvalidDataset
-from modelmart.training.api import DatasetKind
+from modelmart.schemas.datasets import DatasetKind, DatasetMetadata, DatasetSummary
 
 MEDIA_KINDS = (DatasetKind.IMAGES, DatasetKind.AUDIO)
 

@@ -14,7 +14,8 @@ from modelmart.datasets.media import media_frame
 from modelmart.datasets.reading import read_table
 from modelmart.datasets.stored import StoredDataset
 from modelmart.registry.archives import unpack_cached
-from modelmart.training.api import DatasetKind, TrainingData
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.training.runs import TrainingData
 
 IMPLICIT_RATING = 1.0
 

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from modelmart.errors import InvalidDataset
-from modelmart.training.api import DatasetKind
+from modelmart.schemas.datasets import DatasetKind
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg"})

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetMetadata
+from modelmart.schemas.datasets import DatasetKind, DatasetMetadata
 from modelmart.tenancy import Principal
-from modelmart.training.api import DatasetKind
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -20,13 +20,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.datasets.stored import StoredDataset
-from modelmart.datasets.views import DatasetInfo, DatasetMetadata, DatasetPreview, DatasetSummary
 from modelmart.errors import AlreadyExists, DatasetNotFound, InvalidRequest
+from modelmart.schemas.datasets import (
+    DatasetInfo,
+    DatasetKind,
+    DatasetMetadata,
+    DatasetPreview,
+    DatasetSummary,
+)
 from modelmart.store.artifacts import ArtifactStore
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import DatasetVersionRow, utc_now
 from modelmart.tenancy import PLATFORM_OWNERS, Principal
-from modelmart.training.api import DatasetKind
 
 if TYPE_CHECKING:
     from modelmart.datasets.checks import CheckedUpload

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelmart.training.api import DatasetKind
+from modelmart.schemas.datasets import DatasetKind
 
 
 @dataclass(frozen=True)

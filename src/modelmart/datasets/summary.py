@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from modelmart.datasets.views import ColumnSummary, DatasetSummary
+from modelmart.schemas.datasets import ColumnSummary, DatasetSummary
 
 MAX_CLASSES = 100  # more distinct targets than this reads as regression: no class balance
 

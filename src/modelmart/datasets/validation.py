@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from modelmart.errors import InvalidDataset
-from modelmart.training.api import DatasetKind
+from modelmart.schemas.datasets import DatasetKind
 
 MIN_ROWS = 2
 TEXT_COLUMNS = ("text",)

@@ -13,12 +13,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from modelmart.deploy.views import (
-    DeploymentRequest,
-    DeploymentState,
-    DeploymentUpdate,
-    DeploymentView,
-)
 from modelmart.errors import (
     AlreadyExists,
     DeploymentNotFound,
@@ -29,12 +23,14 @@ from modelmart.errors import (
     error_class_for,
 )
 from modelmart.registry.service import Registry
-from modelmart.serving.placement import (
-    EndpointSpec,
+from modelmart.schemas.deployments import (
+    DeploymentRequest,
+    DeploymentState,
+    DeploymentUpdate,
+    DeploymentView,
     Isolation,
-    Placement,
-    ServedVersion,
 )
+from modelmart.serving.placement import EndpointSpec, Placement, ServedVersion
 from modelmart.serving.router import Router
 from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
 from modelmart.tenancy import OPERATOR_SLUG, DeploymentAccess, Principal, bare_name

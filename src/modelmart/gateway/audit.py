@@ -14,8 +14,8 @@ import asyncio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelmart.accounts.audit import AuditLog
-from modelmart.accounts.roles import Operation
 from modelmart.gateway.auth import OPERATION_STATE, PRINCIPAL_STATE
+from modelmart.schemas.roles import Operation
 from modelmart.tenancy import Principal
 
 _AUDITED = frozenset({Operation.DEPLOY, Operation.ADMIN})

@@ -24,9 +24,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import Headers
 
-from modelmart.accounts.roles import Operation
 from modelmart.errors import Forbidden, Unauthenticated
 from modelmart.gateway.services import Services
+from modelmart.schemas.roles import Operation
 from modelmart.tenancy import Principal
 
 _SINGLE_USER = Principal.single_user()

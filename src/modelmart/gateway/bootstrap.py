@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.config import Settings
+from modelmart.schemas.accounts import KeyCreate, OrganizationCreate
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import OPERATOR_SLUG, Principal
 
 

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import DeploymentNotFound, InvalidRequest
 from modelmart.serving.placement import Endpoint
 from modelmart.serving.router import Router
 from modelmart.serving.validation import conform_batch
 from modelmart.tenancy import Principal
-from modelmart.types import Array, Batch, Datatype, Signature, TensorSpec
+from modelmart.types import Datatype, Signature, TensorSpec
 
 MAX_ITEMS = 2048
 """Texts per request, as OpenAI allows; more should be split into several requests."""

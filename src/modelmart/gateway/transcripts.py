@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-from modelmart.types import Batch
+from modelmart.arrays import Batch
 
 PAUSE_S: Final = 0.5
 """A silence at least this long between two words starts a new segment."""

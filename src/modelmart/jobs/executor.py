@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from modelmart.datasets.stored import StoredDataset
-from modelmart.training.api import ProgressEvent, TrainingOutcome, TrainingSpec
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.runs import ProgressEvent, TrainingOutcome
 
 
 @dataclass(frozen=True)

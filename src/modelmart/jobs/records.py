@@ -8,9 +8,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.errors import JobNotFound
-from modelmart.jobs.views import JobEvent, JobInfo, JobState
+from modelmart.schemas.jobs import JobEvent, JobInfo, JobState
 from modelmart.store.tables import JobEventRow, JobRow, utc_now
-from modelmart.training.api import ProgressEvent
+from modelmart.training.runs import ProgressEvent
 
 LIST_LIMIT = 200
 _OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)

@@ -23,11 +23,12 @@ from modelmart.datasets.service import DatasetService
 from modelmart.errors import ModelMartError, ReportNotFound
 from modelmart.jobs.executor import JobExecutor, JobTicket
 from modelmart.jobs.records import JobRecords, job_not_found
-from modelmart.jobs.views import JobEvent, JobInfo, JobState, SubmitJob
 from modelmart.registry.service import Registry
+from modelmart.schemas.jobs import JobEvent, JobInfo, JobState, SubmitJob
 from modelmart.store.tables import JobRow, utc_now
 from modelmart.tenancy import Principal, bare_name
-from modelmart.training.api import ProgressEvent, TrainingOutcome, validate_spec
+from modelmart.training.api import validate_spec
+from modelmart.training.runs import ProgressEvent, TrainingOutcome
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from modelmart.errors import ModelMartError, TrainingCancelled
 from modelmart.jobs.executor import JobTicket
-from modelmart.training.api import ProgressEvent, train
+from modelmart.training.api import train
+from modelmart.training.runs import ProgressEvent
 
 _PR_SET_PDEATHSIG = 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelmart.registry.views import ModelInfo, VersionInfo
+from modelmart.schemas.registry import ModelInfo, VersionInfo
 from modelmart.store.tables import ModelRow, ModelVersionRow
 from modelmart.types import ArtifactFormat, RuntimeName, Signature, Task
 

@@ -39,8 +39,8 @@ from modelmart.registry.versions import (
     version_not_found,
     version_row,
 )
-from modelmart.registry.views import ModelInfo, VersionInfo
 from modelmart.runtimes.base import LoadRequest, inspect_artifact
+from modelmart.schemas.registry import ModelInfo, VersionInfo
 from modelmart.store.artifacts import ArtifactStore
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import AliasRow, ModelRow, ModelVersionRow, utc_now

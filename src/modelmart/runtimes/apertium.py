@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from modelmart.arrays import Batch
 from modelmart.errors import (
     BadModelOutput,
     InferenceError,
@@ -34,7 +35,7 @@ from modelmart.errors import (
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import texts
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName, Signature, TensorSpec
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 PROGRAM = "apertium"
 MODES: dict[tuple[str, str], str] = {("en", "es"): "eng-spa", ("es", "en"): "spa-eng"}

@@ -21,8 +21,8 @@ from typing import Final
 import numpy as np
 import soundfile
 
+from modelmart.arrays import Array
 from modelmart.errors import AudioTooLong, InvalidAudio, InvalidRequest
-from modelmart.types import Array
 
 READABLE: Final = ("wav", "flac", "ogg", "mp3")
 """Containers :func:`decode_audio` accepts (Ogg holding Vorbis or Opus)."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from modelmart.arrays import Batch
 from modelmart.errors import InvalidArtifact, ModelMartError, NotReady
-from modelmart.types import ArtifactFormat, Batch, RuntimeName, Signature, Task
+from modelmart.types import ArtifactFormat, RuntimeName, Signature, Task
 
 
 @dataclass(frozen=True)

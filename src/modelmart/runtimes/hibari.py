@@ -25,6 +25,7 @@ from typing import Any, Final
 import numpy as np
 from hibari import Hibari
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import UnsupportedFormat
 from modelmart.runtimes.audio import wav_bytes
 from modelmart.runtimes.base import LoadRequest, Runtime
@@ -37,7 +38,7 @@ from modelmart.runtimes.speech import (
     check_speech_request,
     max_characters,
 )
-from modelmart.types import Array, ArtifactFormat, Batch, RuntimeName
+from modelmart.types import ArtifactFormat, RuntimeName
 
 MODEL_FILE: Final = "assets/hibari.onnx"
 SEED: Final = 0

@@ -27,6 +27,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from modelmart.arrays import Batch
 from modelmart.errors import ContextLengthExceeded, InvalidArtifact, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.generation import (
@@ -42,7 +43,7 @@ from modelmart.runtimes.generation import (
 )
 from modelmart.runtimes.parameters import positive_int_parameter, texts
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import ArtifactFormat, Batch, RuntimeName
+from modelmart.types import ArtifactFormat, RuntimeName
 
 DEFAULT_PREDICT_TOKENS = 128
 CHATML_TEMPLATE = (

@@ -15,19 +15,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from modelmart.arrays import Array, Batch, numpy_dtype
 from modelmart.errors import UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import (
-    Array,
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 _ONNX_TENSOR_TYPES: dict[str, Datatype] = {
     "tensor(bool)": Datatype.BOOL,
@@ -133,7 +126,7 @@ def _dims(shape: Sequence[Any]) -> tuple[int, ...]:
 def _as_datatype(array: Array, datatype: Datatype) -> Array:
     if datatype is Datatype.BYTES:
         return np.asarray(array, dtype=object)
-    return np.asarray(array, dtype=datatype.numpy_dtype)
+    return np.asarray(array, dtype=numpy_dtype(datatype))
 
 
 def _zipmap_matrix(rows: list[dict[Any, float]]) -> Array:

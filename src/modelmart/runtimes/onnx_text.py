@@ -31,20 +31,13 @@ import onnxruntime as ort
 import tokenizers
 from tokenizers import Tokenizer
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidArtifact, InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.onnx import session_options
 from modelmart.runtimes.parameters import bool_parameter, texts
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import (
-    Array,
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 DEFAULT_MAX_LENGTH = 256
 MODEL_FILE = "model.onnx"

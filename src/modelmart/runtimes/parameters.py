@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from modelmart.arrays import Array
 from modelmart.errors import InvalidRequest
-from modelmart.types import Array
 
 
 def positive_int_parameter(parameters: Mapping[str, Any], name: str) -> int | None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pocketsphinx import Decoder
 
+from modelmart.arrays import Batch
 from modelmart.errors import InvalidAudio, UnsupportedFormat
 from modelmart.runtimes.audio import Audio, decode_audio, pcm16
 from modelmart.runtimes.base import LoadRequest, Runtime
@@ -36,7 +37,7 @@ from modelmart.runtimes.speech import (
     TRANSCRIPTION_SIGNATURE,
     max_audio_seconds,
 )
-from modelmart.types import ArtifactFormat, Batch, RuntimeName
+from modelmart.types import ArtifactFormat, RuntimeName
 
 
 class PocketsphinxRuntime(Runtime):

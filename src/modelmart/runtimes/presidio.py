@@ -21,20 +21,14 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelmart.arrays import Batch
 from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.privacy.detector import DEFAULT_SCORE_THRESHOLD, ENTITY_TYPES, PiiDetector
 from modelmart.privacy.spans import redact_spans
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import texts
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import (
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 SIGNATURE = Signature(
     inputs=(TensorSpec(name="text", datatype=Datatype.BYTES, shape=(-1,)),),

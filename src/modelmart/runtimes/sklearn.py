@@ -21,18 +21,11 @@ import sklearn
 import skops.io as sio
 from sklearn.base import is_classifier, is_regressor
 
+from modelmart.arrays import Array, Batch, datatype_of, numpy_dtype
 from modelmart.errors import UnsafeFormat, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import (
-    Array,
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 
@@ -114,7 +107,7 @@ def _as_label_array(labels: Array) -> Array:
         return np.array([str(label) for label in labels.ravel()], dtype=object).reshape(
             labels.shape
         )
-    return labels.astype(datatype.numpy_dtype)
+    return labels.astype(numpy_dtype(datatype))
 
 
 def _derive_signature(model: Any) -> Signature:
@@ -136,7 +129,7 @@ def _derive_signature(model: Any) -> Signature:
 
 
 def _batched_spec(name: str, value: Array) -> TensorSpec:
-    datatype = Datatype.from_numpy(value.dtype)
+    datatype = datatype_of(value.dtype)
     return TensorSpec(name=name, datatype=datatype, shape=(-1, *value.shape[1:]))
 
 

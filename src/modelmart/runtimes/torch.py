@@ -30,6 +30,7 @@ from torch.export.pt2_archive.constants import (
     WEIGHT_FILENAME_PREFIX,
 )
 
+from modelmart.arrays import Array, Batch, numpy_dtype
 from modelmart.errors import (
     BadModelOutput,
     ModelMartError,
@@ -40,15 +41,7 @@ from modelmart.errors import (
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import (
-    Array,
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 _TORCH_DTYPES: dict[Datatype, torch.dtype] = {
     Datatype.BOOL: torch.bool,
@@ -113,7 +106,7 @@ class TorchRuntime(Runtime):
 def _call(forward: Forward, arrays: Sequence[Array], specs: Sequence[TensorSpec]) -> Any:
     # A copy, cast to what the model takes: torch refuses read-only NumPy buffers.
     tensors = [
-        torch.from_numpy(np.array(array, dtype=spec.datatype.numpy_dtype, copy=True))
+        torch.from_numpy(np.array(array, dtype=numpy_dtype(spec.datatype), copy=True))
         for array, spec in zip(arrays, specs, strict=True)
     ]
     with torch.inference_mode():

@@ -35,6 +35,7 @@ import transformers
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+from modelmart.arrays import Batch
 from modelmart.errors import (
     InvalidArtifact,
     UnsafeFormat,
@@ -44,15 +45,7 @@ from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import bool_parameter, positive_int_parameter, texts
 from modelmart.runtimes.signatures import reconcile
 from modelmart.runtimes.torch import apply_thread_count
-from modelmart.types import (
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    Task,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, Task, TensorSpec
 
 DEFAULT_MAX_LENGTH = 256
 PICKLED_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")

@@ -16,18 +16,12 @@ from typing import Any
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from modelmart.arrays import Batch
 from modelmart.errors import UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import texts
 from modelmart.runtimes.signatures import reconcile
-from modelmart.types import (
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 POSITIVE_THRESHOLD = 0.05
 NEGATIVE_THRESHOLD = -0.05

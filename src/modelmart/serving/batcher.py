@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from modelmart.arrays import Batch
 from modelmart.errors import BadModelOutput
 from modelmart.serving.sizing import BatchSizer
-from modelmart.types import Batch
 
 
 def batch_size(batch: Batch) -> int:

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from modelmart.arrays import Batch
 from modelmart.errors import (
     InferenceTimeout,
     NotReady,
@@ -29,7 +30,7 @@ from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest, TextGenerator
 from modelmart.serving.streaming import Emit, generate_here, relay_from_worker
 from modelmart.serving.worker import error_payload, run_batch, worker_main
-from modelmart.types import Batch, RuntimeName, Signature
+from modelmart.types import RuntimeName, Signature
 
 RuntimeFactory = Callable[[RuntimeName], Runtime]
 

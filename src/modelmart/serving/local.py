@@ -16,8 +16,10 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
+from modelmart.arrays import Batch
 from modelmart.errors import InferenceError, ModelMartError, NotReady
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.batcher import Batcher, GatheredBatch
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
 from modelmart.serving.leases import Leases
@@ -26,13 +28,12 @@ from modelmart.serving.placement import (
     Endpoint,
     EndpointSpec,
     EndpointStatus,
-    Isolation,
     Placement,
     Prediction,
     ServedVersion,
     not_generative,
 )
-from modelmart.types import Batch, Signature
+from modelmart.types import Signature
 
 _DRAIN_POLL_S = 0.01
 

@@ -10,17 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
+from modelmart.arrays import Batch
 from modelmart.errors import InvalidRequest
 from modelmart.runtimes.base import LoadRequest
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
-from modelmart.types import Batch, RuntimeName, Signature
-
-
-class Isolation(StrEnum):
-    PROCESS = "process"  # a worker process per instance: crashes and hangs are contained
-    THREAD = "thread"  # in the server process: no isolation, for trusted models and tests
+from modelmart.schemas.deployments import Isolation
+from modelmart.types import RuntimeName, Signature
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from modelmart.arrays import Batch, numpy_dtype
 from modelmart.errors import SchemaMismatch
-from modelmart.types import Batch, Datatype, Signature, TensorSpec
+from modelmart.types import Datatype, Signature, TensorSpec
 
 
 def _check_tensor(spec: TensorSpec, array_shape: tuple[int, ...], problems: list[str]) -> None:
@@ -51,7 +52,7 @@ def conform_batch(signature: Signature, batch: Batch) -> Batch:
     conformed: Batch = {}
     for spec in signature.inputs:
         array = batch[spec.name]
-        if spec.datatype is not Datatype.BYTES and array.dtype != spec.datatype.numpy_dtype:
-            array = array.astype(spec.datatype.numpy_dtype)
+        if spec.datatype is not Datatype.BYTES and array.dtype != numpy_dtype(spec.datatype):
+            array = array.astype(numpy_dtype(spec.datatype))
         conformed[spec.name] = array
     return conformed

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from modelmart.arrays import Batch
 from modelmart.errors import InferenceError, ModelMartError
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest, TextGenerator
 from modelmart.serving.streaming import generate_here
-from modelmart.types import Batch, RuntimeName
+from modelmart.types import RuntimeName
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:

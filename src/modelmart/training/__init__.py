@@ -1,4 +1,6 @@
 """Training: turn a dataset version and a declarative spec into an evaluated, exported model.
 
-The interface is :mod:`modelmart.training.api`; everything else here is its implementation.
+The entry points are in :mod:`modelmart.training.api`, the values they exchange in
+:mod:`modelmart.training.runs` and :mod:`modelmart.schemas.jobs` (the spec), the model families
+in :mod:`modelmart.training.families`; everything else here is their implementation.
 """

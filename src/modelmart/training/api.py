@@ -1,7 +1,8 @@
-"""The training library's public interface: what the jobs layer hands in and gets back.
+"""The training library's entry points: what the jobs layer and the gateway call.
 
-A job turns a validated dataset version (:class:`TrainingData`) and a declarative
-:class:`TrainingSpec` into a :class:`TrainingOutcome`: an exported artifact ready for
+A job turns a validated dataset version (:class:`~modelmart.training.runs.TrainingData`) and a
+declarative :class:`~modelmart.schemas.jobs.TrainingSpec` into a
+:class:`~modelmart.training.runs.TrainingOutcome`: an exported artifact ready for
 ``Registry.register_version``, its signature, headline metrics and the JSON evaluation report.
 
 This module imports no deep-learning framework: torch is imported inside :func:`train`, so the
@@ -10,236 +11,14 @@ server and the CLI can validate specs and render reports without paying for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from modelmart.errors import ValidationFailed
-from modelmart.types import ArtifactFormat, Signature, Task
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-class DatasetKind(StrEnum):
-    TABULAR = "tabular"
-    TEXT = "text"
-    IMAGES = "images"
-    AUDIO = "audio"
-    INTERACTIONS = "interactions"
-
-
-TaskName = Literal["classification", "regression", "recommendation"]
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """A validated dataset version, as the trainer reads it.
-
-    ``frame`` holds one row per example. Image and audio datasets carry a ``path`` column
-    relative to ``root``; text datasets a ``text`` column; interaction datasets the columns
-    ``user``, ``item``, ``rating`` (and optionally ``timestamp``) and no target.
-    """
-
-    kind: DatasetKind
-    frame: pd.DataFrame
-    root: Path | None
-    target: str | None
-    name: str
-    version: int
-    digest: str
-
-
-class SplitSpec(BaseModel):
-    """Fractions held out for validation and test; ``k_folds`` adds a k-fold estimate."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    validation: float = Field(default=0.15, ge=0.0, lt=1.0)
-    test: float = Field(default=0.15, gt=0.0, lt=1.0)
-    stratify: bool = True
-    k_folds: int | None = Field(default=None, ge=2, le=20)
-
-
-class TrainingSpec(BaseModel):
-    """What to train. Only ``task`` is required; the rest has defaults per dataset kind."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task: TaskName
-    family: str | None = None
-    target: str | None = None
-    features: list[str] | None = None
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    split: SplitSpec = Field(default_factory=SplitSpec)
-    seed: int = Field(default=0, ge=0)
-    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
-    early_stopping_patience: int | None = Field(default=5, ge=1)
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a running job: sent after every epoch (and once at the end)."""
-
-    epoch: int
-    total_epochs: int
-    train_loss: float | None
-    validation_loss: float | None
-    metrics: dict[str, float]
-    message: str | None = None
-
-
-class CancelToken(Protocol):
-    def cancelled(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class TrainingOutcome:
-    """A trained, evaluated, exported model. ``artifact`` lives in a directory the caller owns."""
-
-    artifact: Path
-    format: ArtifactFormat
-    signature: Signature
-    task: Task
-    metrics: dict[str, float]
-    report: dict[str, Any]
-    parameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class FamilyInfo:
-    """A model family: what it is for and the hyperparameters it accepts (with defaults)."""
-
-    name: str
-    description: str
-    tasks: tuple[TaskName, ...]
-    kinds: tuple[DatasetKind, ...]
-    hyperparameters: Mapping[str, Any]
-    default_epochs: int | None = None  # None: not trained by epochs (closed form / solver)
-
-
-_TORCH_COMMON: dict[str, Any] = {
-    "learning_rate": 1e-3,
-    "weight_decay": 1e-4,
-    "batch_size": 64,
-    "dropout": 0.1,
-    "class_weight": None,  # None or "balanced" (classification only)
-}
-_SEQUENCE_COMMON: dict[str, Any] = {
-    **_TORCH_COMMON,
-    "embedding_dim": 64,
-    "max_length": 128,
-    "vocabulary_size": 20_000,
-}
-
-FAMILIES: Mapping[str, FamilyInfo] = {
-    info.name: info
-    for info in (
-        FamilyInfo(
-            "linear",
-            "Linear regression with L2 (ridge), L1 (lasso) or elastic-net regularisation.",
-            ("regression",),
-            (DatasetKind.TABULAR,),
-            {"penalty": "l2", "alpha": 1.0, "l1_ratio": 0.5},
-        ),
-        FamilyInfo(
-            "logistic",
-            "Logistic regression with L1, L2 or elastic-net regularisation and class weights.",
-            ("classification",),
-            (DatasetKind.TABULAR, DatasetKind.TEXT),
-            {"penalty": "l2", "C": 1.0, "l1_ratio": 0.5, "class_weight": None, "max_iter": 1000},
-        ),
-        FamilyInfo(
-            "mlp",
-            "A multi-layer perceptron (PyTorch) with dropout, weight decay and early stopping.",
-            ("classification", "regression"),
-            (DatasetKind.TABULAR,),
-            {**_TORCH_COMMON, "hidden_sizes": [128, 64]},
-            default_epochs=100,
-        ),
-        FamilyInfo(
-            "cnn",
-            "A small convolutional network for images (greyscale or RGB, resized).",
-            ("classification",),
-            (DatasetKind.IMAGES,),
-            {**_TORCH_COMMON, "channels": [32, 64], "image_size": 28, "dropout": 0.25},
-            default_epochs=10,
-        ),
-        *(
-            FamilyInfo(
-                cell,
-                f"A {cell.upper()} over a fitted word vocabulary, for text classification.",
-                ("classification",),
-                (DatasetKind.TEXT,),
-                {**_SEQUENCE_COMMON, "hidden_size": 64, "num_layers": 1, "bidirectional": False},
-                default_epochs=10,
-            )
-            for cell in ("rnn", "lstm", "gru")
-        ),
-        FamilyInfo(
-            "transformer",
-            "A small Transformer encoder over a fitted word vocabulary, for text classification.",
-            ("classification",),
-            (DatasetKind.TEXT,),
-            {**_SEQUENCE_COMMON, "heads": 4, "layers": 2, "feedforward_dim": 128},
-            default_epochs=10,
-        ),
-        FamilyInfo(
-            "embedding-head",
-            "A logistic-regression head on the catalogue's MiniLM sentence embeddings.",
-            ("classification",),
-            (DatasetKind.TEXT,),
-            {"C": 1.0, "class_weight": None, "max_iter": 1000},
-        ),
-        FamilyInfo(
-            "matrix-factorization",
-            "Matrix factorisation trained with PyTorch on (user, item, rating) interactions.",
-            ("recommendation",),
-            (DatasetKind.INTERACTIONS,),
-            {
-                "factors": 32,
-                "learning_rate": 0.01,
-                "weight_decay": 1e-5,
-                "batch_size": 1024,
-                "top_k": 10,
-            },
-            default_epochs=20,
-        ),
-        FamilyInfo(
-            "als",
-            "Alternating least squares for implicit feedback (confidence-weighted), in NumPy.",
-            ("recommendation",),
-            (DatasetKind.INTERACTIONS,),
-            {"factors": 32, "regularization": 0.1, "alpha": 10.0, "top_k": 10},
-            default_epochs=15,
-        ),
-    )
-}
-
-_DEFAULT_FAMILIES: dict[tuple[TaskName, DatasetKind], str] = {
-    ("classification", DatasetKind.TABULAR): "logistic",
-    ("regression", DatasetKind.TABULAR): "linear",
-    ("classification", DatasetKind.TEXT): "logistic",
-    ("classification", DatasetKind.IMAGES): "cnn",
-    ("recommendation", DatasetKind.INTERACTIONS): "als",
-}
-
-
-def default_family(task: TaskName, kind: DatasetKind) -> str:
-    """The family ``modelmart train --task TASK`` uses on a dataset of this kind."""
-    family = _DEFAULT_FAMILIES.get((task, kind))
-    if family is None:
-        supported = sorted(f"{t} on {k.value}" for t, k in _DEFAULT_FAMILIES)
-        raise ValidationFailed(
-            f"no model family trains {task} on a {kind.value} dataset; supported: "
-            + ", ".join(supported),
-            details={"task": task, "kind": kind.value},
-        )
-    return family
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.runs import CancelToken, ProgressEvent, TrainingData, TrainingOutcome
+from modelmart.training.specs import complete_spec
 
 
 def validate_spec(
@@ -247,8 +26,6 @@ def validate_spec(
 ) -> TrainingSpec:
     """``spec`` with the family and every hyperparameter filled in, or
     :class:`~modelmart.errors.ValidationFailed` saying what to change."""
-    from modelmart.training.specs import complete_spec
-
     return complete_spec(spec, data_kind, columns)
 
 

@@ -9,16 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import TrainingCancelled
-from modelmart.training.api import (
-    CancelToken,
-    FamilyInfo,
-    ProgressEvent,
-    TrainingData,
-    TrainingSpec,
-)
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.families import FamilyInfo
+from modelmart.training.runs import CancelToken, ProgressEvent, TrainingData
 from modelmart.training.splits import Split
-from modelmart.types import Array, ArtifactFormat, Batch
+from modelmart.types import ArtifactFormat
 
 
 @dataclass(frozen=True)

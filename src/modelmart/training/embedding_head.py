@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from modelmart.arrays import Array
 from modelmart.catalog.entries import MINILM_INT8_MODULE, MINILM_MODULE
 from modelmart.errors import ValidationFailed
 from modelmart.runtimes.base import LoadRequest
@@ -25,7 +26,7 @@ from modelmart.training.onnx_graphs import add_classifier_outputs
 from modelmart.training.splits import split_rows
 from modelmart.training.tabular import logistic_regression
 from modelmart.training.text import texts_of
-from modelmart.types import Array, ArtifactFormat
+from modelmart.types import ArtifactFormat
 
 MAX_LENGTH = 256
 _BATCH = 64

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from modelmart.arrays import Array, Batch
 from modelmart.runtimes.base import LoadRequest, create_runtime
 from modelmart.training import metrics
 from modelmart.training.context import FitContext, FitResult
-from modelmart.types import RUNTIME_FOR_FORMAT, Array, Batch, Signature, Task
+from modelmart.types import RUNTIME_FOR_FORMAT, Signature, Task
 
 _CHUNK = 512
 

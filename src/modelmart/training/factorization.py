@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from modelmart.training.api import ProgressEvent
+from modelmart.arrays import Array
 from modelmart.training.context import FitContext, FitResult
 from modelmart.training.recommend import Interactions, _result, evaluate_ranking, read_interactions
-from modelmart.types import Array
+from modelmart.training.runs import ProgressEvent
 
 _NEGATIVES = 4
 

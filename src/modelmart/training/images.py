@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from modelmart.arrays import Array
 from modelmart.errors import ValidationFailed
 from modelmart.training.context import FitContext, FitResult, class_indices
 from modelmart.training.loop import Tensors, classification_loss, fit_network, predict
 from modelmart.training.onnx_graphs import add_classifier_outputs, export_module
 from modelmart.training.splits import split_rows
-from modelmart.types import Array, ArtifactFormat
+from modelmart.types import ArtifactFormat
 
 MODEL_FILE = "model.onnx"
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from modelmart.training.api import ProgressEvent
+from modelmart.arrays import Array
 from modelmart.training.context import FitContext
-from modelmart.types import Array
+from modelmart.training.runs import ProgressEvent
 
 
 @dataclass(frozen=True)

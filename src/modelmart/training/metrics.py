@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from modelmart.types import Array
+from modelmart.arrays import Array
 
 Metric = Callable[[Array, Array], float]
 _CURVE_POINTS = 101

@@ -12,12 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from modelmart.arrays import Array
 from modelmart.training import tabular
 from modelmart.training.context import FitContext, FitResult, class_indices
 from modelmart.training.loop import Tensors, classification_loss, fit_network, predict
 from modelmart.training.onnx_graphs import add_classifier_outputs, export_module, prepend
 from modelmart.training.splits import Split, split_rows
-from modelmart.types import Array, ArtifactFormat
+from modelmart.types import ArtifactFormat
 
 
 class MultiLayerPerceptron(nn.Module):

@@ -22,11 +22,12 @@ import onnx
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
-from modelmart.training.api import ProgressEvent
+from modelmart.arrays import Array
 from modelmart.training.context import FitContext, FitResult
 from modelmart.training.metrics import ranking_metrics
+from modelmart.training.runs import ProgressEvent
 from modelmart.training.splits import split_rows
-from modelmart.types import Array, ArtifactFormat
+from modelmart.types import ArtifactFormat
 
 MODEL_FILE = "model.onnx"
 

@@ -6,13 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelmart.errors import ValidationFailed
-from modelmart.training.api import (
-    FAMILIES,
-    DatasetKind,
-    FamilyInfo,
-    TrainingSpec,
-    default_family,
-)
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.families import FAMILIES, FamilyInfo, default_family
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "penalty": ("l1", "l2", "elasticnet", "none"),

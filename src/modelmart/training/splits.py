@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from modelmart.arrays import Array
 from modelmart.errors import ValidationFailed
-from modelmart.training.api import SplitSpec
-from modelmart.types import Array
+from modelmart.schemas.jobs import SplitSpec
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRe
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import ValidationFailed
 from modelmart.training.context import FitContext, FitResult, class_indices
 from modelmart.training.splits import fold_indices, split_rows
-from modelmart.types import Array, ArtifactFormat, Batch
+from modelmart.types import ArtifactFormat
 
 OPSETS = {"": 17, "ai.onnx.ml": 3}
 MODEL_FILE = "model.onnx"

@@ -13,6 +13,7 @@ import torch
 from sklearn.feature_extraction.text import TfidfTransformer
 from torch import nn
 
+from modelmart.arrays import Array
 from modelmart.training.context import FitContext, FitResult, class_indices
 from modelmart.training.splits import split_rows
 from modelmart.training.tabular import logistic_regression
@@ -23,7 +24,7 @@ from modelmart.training.text import (
     save_text_classifier,
     texts_of,
 )
-from modelmart.types import Array, ArtifactFormat
+from modelmart.types import ArtifactFormat
 
 _MAX_LENGTH = 512
 _VOCABULARY = 50_000

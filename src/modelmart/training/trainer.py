@@ -10,17 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from modelmart.training.api import (
-    FAMILIES,
-    CancelToken,
-    DatasetKind,
-    ProgressEvent,
-    TrainingData,
-    TrainingOutcome,
-    TrainingSpec,
-)
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
 from modelmart.training.context import FitContext, FitResult
 from modelmart.training.evaluation import build_report, served_predictions
+from modelmart.training.families import FAMILIES
+from modelmart.training.runs import CancelToken, ProgressEvent, TrainingData, TrainingOutcome
 from modelmart.training.specs import complete_spec
 from modelmart.types import Task
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelmart.arrays import Batch
 from modelmart.catalog.entries import ENTRIES
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.evaluate import load
+from modelmart.catalog.harness import load
 from modelmart.catalog.programs import missing_programs
 from modelmart.catalog.vision_sets import encode, photo, rendered_text
 from modelmart.runtimes.audio import wav_bytes
-from modelmart.types import Batch
 
 
 def sample_batch(entry: CatalogEntry) -> Batch:

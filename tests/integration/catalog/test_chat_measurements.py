@@ -8,7 +8,7 @@ import os
 from modelmart.catalog.cards import load_measurements
 from modelmart.catalog.chat_entries import SMOLLM2
 from modelmart.catalog.chat_evaluation import measure_chat
-from modelmart.catalog.evaluate import cpu_name, load
+from modelmart.catalog.harness import cpu_name, load
 
 
 def test_instruction_pass_rate_is_reproduced() -> None:

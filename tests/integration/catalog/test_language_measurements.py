@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelmart.catalog.cards import load_measurements
-from modelmart.catalog.evaluate import load
+from modelmart.catalog.harness import load
 from modelmart.catalog.language_evaluation import LANGUAGE_MEASURES
 from modelmart.catalog.programs import missing_programs
 

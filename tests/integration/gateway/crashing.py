@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 
+from modelmart.arrays import Batch
 from modelmart.runtimes.base import Runtime, create_runtime
 from modelmart.runtimes.sklearn import SklearnRuntime
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import Instance, ProcessInstance
-from modelmart.serving.placement import Isolation, ServedVersion
-from modelmart.types import Batch, RuntimeName
+from modelmart.serving.placement import ServedVersion
+from modelmart.types import RuntimeName
 
 KILL_VALUE = -999.0
 

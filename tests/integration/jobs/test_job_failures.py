@@ -19,7 +19,7 @@ from modelmart.client import Client
 from modelmart.config import Settings
 from modelmart.errors import ModelNotFound
 from modelmart.jobs.service import RESTARTED
-from modelmart.jobs.views import JobInfo, JobState
+from modelmart.schemas.jobs import JobInfo, JobState
 from tests.integration.jobs.data import LONG_SPEC
 from tests.integration.servers import LiveServer, live_server
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from modelmart.datasets.stored import StoredDataset
 from modelmart.jobs.executor import JobTicket
 from modelmart.jobs.processes import ProcessExecutor
-from modelmart.training.api import DatasetKind, ProgressEvent, TrainingOutcome, TrainingSpec
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.runs import ProgressEvent, TrainingOutcome
 
 
 class Recorder:

@@ -10,7 +10,7 @@ import pytest
 
 from modelmart.client import Client
 from modelmart.errors import InvalidDataset, JobNotFound, ReportNotFound, ValidationFailed
-from modelmart.jobs.views import JobEvent, JobInfo, JobState
+from modelmart.schemas.jobs import JobEvent, JobInfo, JobState
 from tests.integration.jobs.data import blobs_csv, ratings_csv, reviews_jsonl
 from tests.integration.servers import LiveServer
 

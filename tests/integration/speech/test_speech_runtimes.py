@@ -15,7 +15,7 @@ import soundfile
 
 from modelmart.catalog import speech_evaluation
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.evaluate import load
+from modelmart.catalog.harness import load
 from modelmart.catalog.speech_entries import HIBARI_TTS, MAX_AUDIO_SECONDS, POCKETSPHINX_EN
 from modelmart.catalog.speech_evaluation import measure_speech, word_error_rate
 from modelmart.errors import AudioTooLong, InvalidAudio, InvalidRequest, UnsupportedFormat

@@ -9,7 +9,8 @@ import pandas as pd
 from PIL import Image
 from sklearn.datasets import load_diabetes, load_digits, load_iris
 
-from modelmart.training.api import DatasetKind, TrainingData
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.training.runs import TrainingData
 
 
 def iris(with_category: bool = False) -> TrainingData:

@@ -8,15 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from modelmart.arrays import Batch
 from modelmart.runtimes.base import LoadRequest, create_runtime
-from modelmart.training.api import (
-    ProgressEvent,
-    TrainingData,
-    TrainingOutcome,
-    TrainingSpec,
-    train,
-)
-from modelmart.types import RUNTIME_FOR_FORMAT, ArtifactFormat, Batch, Task
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import train
+from modelmart.training.runs import ProgressEvent, TrainingData, TrainingOutcome
+from modelmart.types import RUNTIME_FOR_FORMAT, ArtifactFormat, Task
 from tests.integration.training import builders
 
 

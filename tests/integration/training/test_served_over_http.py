@@ -12,7 +12,9 @@ import pytest
 
 from modelmart.client import Client
 from modelmart.config import Settings
-from modelmart.training.api import ProgressEvent, TrainingData, TrainingOutcome, TrainingSpec, train
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import train
+from modelmart.training.runs import ProgressEvent, TrainingData, TrainingOutcome
 from tests.integration.servers import LiveServer, live_server
 from tests.integration.training import builders
 

@@ -8,13 +8,10 @@ import pandas as pd
 import pytest
 
 from modelmart.errors import TrainingCancelled, ValidationFailed
-from modelmart.training.api import (
-    DatasetKind,
-    ProgressEvent,
-    TrainingData,
-    TrainingSpec,
-    train,
-)
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import train
+from modelmart.training.runs import ProgressEvent, TrainingData
 from tests.integration.training import builders
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from modelmart.catalog.cards import load_measurements
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.evaluate import load
+from modelmart.catalog.harness import load
 from modelmart.catalog.vision_entries import FACE_DETECTOR, MOBILENET_V2
 from modelmart.catalog.vision_evaluation import Quality, classifier_quality, detector_quality
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import OrganizationCreate, OrganizationView
+from modelmart.schemas.accounts import OrganizationCreate, OrganizationView
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import OPERATOR_SLUG, Principal
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.accounts.roles import Operation, Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationCreate
 from modelmart.errors import AlreadyExists, Forbidden
+from modelmart.schemas.accounts import KeyCreate, OrganizationCreate
+from modelmart.schemas.roles import Operation, Role
 from modelmart.tenancy import Principal
 from tests.unit.accounts.tenants import caller, make_org
 

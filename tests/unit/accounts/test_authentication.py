@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts import service as service_module
 from modelmart.accounts.keys import generate_key, split_key
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import KEY_CACHE_TTL_S, UNUSABLE_KEY, AccountService
-from modelmart.accounts.views import CreatedKey, KeyCreate, OrganizationCreate
 from modelmart.errors import Unauthenticated
+from modelmart.schemas.accounts import CreatedKey, KeyCreate, OrganizationCreate
+from modelmart.schemas.roles import Role
 from modelmart.store.tables import ApiKeyRow
 from modelmart.tenancy import Principal
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.audit import AuditLog
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, MemberCreate, OrganizationUpdate
 from modelmart.errors import Forbidden, ModelMartError, NotFound
+from modelmart.schemas.accounts import KeyCreate, MemberCreate, OrganizationUpdate
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import OPERATOR_SLUG, Principal
 from tests.unit.accounts.tenants import caller, make_org
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
 from modelmart.billing.invoices import Period
 from modelmart.billing.ledger import UsageEntry
 from modelmart.billing.prices import Price, visible_prices
 from modelmart.billing.service import Billing
 from modelmart.errors import ModelMartError
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import CATALOGUE_OWNER, OPERATOR_SLUG, Principal
 from tests.unit.accounts.tenants import caller, make_org
 

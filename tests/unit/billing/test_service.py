@@ -7,9 +7,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
-from modelmart.accounts.views import KeyCreate, OrganizationUpdate
 from modelmart.billing import limits as limits_module
 from modelmart.billing.ledger import UsageEntry
 from modelmart.billing.limits import RateLimits
@@ -17,6 +15,8 @@ from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import Price
 from modelmart.billing.service import Billing, OrgTerms
 from modelmart.errors import QuotaExceeded, RateLimited
+from modelmart.schemas.accounts import KeyCreate, OrganizationUpdate
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import Principal
 from tests.unit.accounts.tenants import caller, make_org
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from modelmart.catalog.cards import MeasuredModel, Measurements
 from modelmart.catalog.entries import VADER_SENTIMENT, CatalogEntry
-from modelmart.catalog.views import Latency, Measurement
 from modelmart.registry.packages import PackageManifest
+from modelmart.schemas.catalog import Latency, Measurement
 from modelmart.types import ArtifactFormat, RuntimeName
 
 MISSING = CatalogEntry(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from pathlib import Path
 
+from modelmart.arrays import Batch
 from modelmart.catalog.cards import Measurements
 from modelmart.catalog.chat_entries import SMOLLM2
 from modelmart.catalog.chat_evaluation import INSTRUCTIONS, measure_chat, merge_into, passes
@@ -16,7 +17,7 @@ from modelmart.runtimes.generation import (
     TextDelta,
     TextGenerator,
 )
-from modelmart.types import Batch, RuntimeName, Signature
+from modelmart.types import RuntimeName, Signature
 
 ANSWERS = {instruction: accepted[0] for instruction, accepted in INSTRUCTIONS}
 

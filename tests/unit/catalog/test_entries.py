@@ -20,8 +20,9 @@ MAKEFILE = PYPROJECT.with_name("Makefile")
 
 
 def pinned_dependencies() -> dict[str, str]:
-    """pyproject's pins, and the Makefile's for packages installed without dependencies."""
-    dependencies = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    """The server extra's pins, and the Makefile's for packages installed without dependencies."""
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    dependencies = extras["server"]
     no_deps = re.findall(r"[\w.-]+==[\w.]+", MAKEFILE.read_text().split("--no-deps", 1)[-1])
     pins = (line.split("==") for line in [*dependencies, *no_deps] if "==" in line)
     return {name.strip().lower(): version.strip() for name, version in pins}

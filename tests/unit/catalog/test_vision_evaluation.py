@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from modelmart.arrays import Array, Batch
 from modelmart.catalog import vision_evaluation
 from modelmart.catalog.entry import CatalogEntry
-from modelmart.catalog.views import Measurement
 from modelmart.catalog.vision_entries import OCR
 from modelmart.catalog.vision_evaluation import (
     classifier_quality,
@@ -23,7 +23,7 @@ from modelmart.catalog.vision_evaluation import (
     ocr_quality,
 )
 from modelmart.catalog.vision_sets import LabelledImage, classification_set, rendered_text
-from modelmart.types import Array, Batch
+from modelmart.schemas.catalog import Measurement
 
 
 class FakeRuntime:

@@ -70,3 +70,17 @@ def test_serve_reports_invalid_settings(cli, started):
     assert result.stderr.startswith("error [validation_failed]: the server settings are not valid")
     assert "database_url" in result.stderr
     assert "run" not in started
+
+
+def test_serve_without_the_server_extra_says_what_to_install(cli, started, monkeypatch):
+    # As after `pip install modelmart`: the SDK and CLI are there, uvicorn and co. are not.
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+
+    result = cli("serve")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: modelmart serve needs the server's dependencies and uvicorn is not installed; "
+        "install them with: pip install 'modelmart[server]'\n"
+    )
+    assert "run" not in started

@@ -9,7 +9,7 @@ import pytest
 
 from modelmart.client import DeploymentView, Health, Readiness
 from modelmart.errors import DeploymentNotFound, NotReady, SchemaMismatch, ValidationFailed
-from modelmart.serving.placement import Isolation
+from modelmart.schemas.deployments import Isolation
 
 from .client_fakes import FakeServer, deployment_view
 

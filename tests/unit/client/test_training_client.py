@@ -12,7 +12,7 @@ import pytest
 
 from modelmart.client import AsyncClient, Client
 from modelmart.errors import InvalidDataset, JobNotFound
-from modelmart.jobs.views import JobEvent, JobInfo, JobState
+from modelmart.schemas.jobs import JobEvent, JobInfo, JobState
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
 DATASET = {

@@ -13,11 +13,10 @@ import pytest
 from modelmart.datasets.loading import load_training_data
 from modelmart.datasets.samples import Sample, install_samples, on_demand_samples
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetMetadata
 from modelmart.errors import DatasetNotFound, InvalidDataset, InvalidRequest
+from modelmart.schemas.datasets import DatasetKind, DatasetMetadata
 from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
-from modelmart.training.api import DatasetKind
 from tests.unit.datasets.files import TABLE, image_zip, write
 from tests.unit.registry.builders import SINGLE_USER
 

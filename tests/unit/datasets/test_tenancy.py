@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetInfo, DatasetMetadata
 from modelmart.errors import DatasetNotFound, InvalidRequest, ModelMartError
+from modelmart.schemas.datasets import DatasetInfo, DatasetMetadata
 from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.tenancy import Principal

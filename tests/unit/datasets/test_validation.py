@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 
 from modelmart.datasets.checks import check_upload
-from modelmart.datasets.views import DatasetMetadata
 from modelmart.errors import InvalidDataset
-from modelmart.training.api import DatasetKind
+from modelmart.schemas.datasets import DatasetKind, DatasetMetadata
 from tests.unit.datasets.files import TABLE, image_zip, png, wav, write, write_zip
 
 LIMIT = 10_000_000

@@ -5,11 +5,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.deploy.manager import DeploymentManager, ServingDefaults
-from modelmart.deploy.views import DeploymentRequest, DeploymentUpdate
 from modelmart.errors import AlreadyExists, DeploymentNotFound, ModelMartError
 from modelmart.registry.service import Registry
+from modelmart.schemas.deployments import DeploymentRequest, DeploymentUpdate, Isolation
 from modelmart.serving.local import LocalPlacement
-from modelmart.serving.placement import Isolation
 from modelmart.serving.router import Router
 from modelmart.store.deployments import DeploymentRepository
 from modelmart.tenancy import Principal

@@ -15,11 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.audit import AuditLog
-from modelmart.accounts.roles import Role
 from modelmart.accounts.service import AccountService
 from modelmart.billing.service import Billing
 from modelmart.config import Settings
-from modelmart.deploy.views import DeploymentState
 from modelmart.errors import Unauthenticated
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.observability import Metrics
@@ -27,6 +25,8 @@ from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import accounts, billing, console, health
 from modelmart.gateway.services import Services
 from modelmart.registry.service import Registry
+from modelmart.schemas.deployments import DeploymentState
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import OPERATOR_SLUG, Principal
 from modelmart.types import Task
 from tests.unit.accounts.tenants import caller, make_org

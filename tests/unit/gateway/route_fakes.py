@@ -17,14 +17,13 @@ import httpx
 import numpy as np
 from fastapi import FastAPI
 
-from modelmart.accounts.roles import Role
+from modelmart.arrays import Batch
 from modelmart.billing.ledger import Ledger, UsageEntry
 from modelmart.billing.retention import RetainedInput
 from modelmart.errors import ContextLengthExceeded, ModelNotFound, Unauthenticated, WorkerCrashed
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import inference, openai, tasks
-from modelmart.registry.views import ModelInfo
 from modelmart.runtimes.base import LoadRequest
 from modelmart.runtimes.generation import (
     CHAT_SIGNATURE,
@@ -33,6 +32,8 @@ from modelmart.runtimes.generation import (
     GenerationRequest,
     TextDelta,
 )
+from modelmart.schemas.registry import ModelInfo
+from modelmart.schemas.roles import Role
 from modelmart.serving.placement import (
     Endpoint,
     EndpointSpec,
@@ -42,7 +43,7 @@ from modelmart.serving.placement import (
 )
 from modelmart.serving.router import Router
 from modelmart.tenancy import CATALOGUE_OWNER, DeploymentAccess, Principal
-from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName, Signature, TensorSpec
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TEXT = TensorSpec(name="text", datatype=Datatype.BYTES, shape=(-1,))

@@ -15,6 +15,7 @@ import pytest
 import soundfile
 from httpx import ASGITransport, AsyncClient
 
+from modelmart.arrays import Batch
 from modelmart.gateway.routes import audio, audio_tasks
 from modelmart.runtimes.audio import wav_bytes
 from modelmart.runtimes.base import LoadRequest
@@ -26,7 +27,7 @@ from modelmart.serving.placement import (
     Prediction,
     ServedVersion,
 )
-from modelmart.types import ArtifactFormat, Batch, RuntimeName, Signature
+from modelmart.types import ArtifactFormat, RuntimeName, Signature
 from tests.unit.gateway.route_fakes import app_with
 
 

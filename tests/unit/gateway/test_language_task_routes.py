@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from httpx import AsyncClient
 
-from modelmart.types import Batch, Datatype
+from modelmart.arrays import Batch
+from modelmart.types import Datatype
 from tests.unit.gateway.route_fakes import (
     FakeEndpoint,
     app_with,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from httpx import AsyncClient
 
+from modelmart.arrays import Batch
 from modelmart.errors import DeploymentNotFound, InferenceTimeout, InvalidRequest
 from modelmart.gateway.openai_errors import openai_error_body
-from modelmart.types import Batch
 from tests.unit.gateway.route_fakes import (
     CREATED,
     EMBEDDER,

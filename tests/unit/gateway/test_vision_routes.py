@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from PIL import Image
 
+from modelmart.arrays import Batch
 from modelmart.catalog.vision_entries import (
     CLASSIFIER_SIGNATURE,
     DETECTOR_SIGNATURE,
@@ -20,7 +21,6 @@ from modelmart.catalog.vision_entries import (
 )
 from modelmart.gateway.images import MAX_IMAGES
 from modelmart.gateway.routes import vision
-from modelmart.types import Batch
 from tests.unit.gateway.route_fakes import LANGUAGE, FakeEndpoint, app_with, client_for, language
 
 

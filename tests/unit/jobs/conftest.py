@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from modelmart.datasets.service import DatasetService
-from modelmart.datasets.views import DatasetMetadata
 from modelmart.jobs.records import JobRecords
 from modelmart.jobs.service import JobService
 from modelmart.registry.service import Registry
+from modelmart.schemas.datasets import DatasetMetadata
 from modelmart.store.artifacts import MemoryArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from tests.unit.conftest import FakeInspector

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelmart.jobs.executor import JobListener, JobTicket
-from modelmart.training.api import ProgressEvent, TrainingOutcome
+from modelmart.training.runs import ProgressEvent, TrainingOutcome
 from modelmart.types import ArtifactFormat, Task
 from tests.unit.registry.builders import SIGNATURE
 

@@ -15,9 +15,8 @@ from modelmart.errors import (
     ValidationFailed,
 )
 from modelmart.jobs.service import RESTARTED
-from modelmart.jobs.views import JobState, SubmitJob
+from modelmart.schemas.jobs import JobState, SubmitJob, TrainingSpec
 from modelmart.store.tables import JobRow, utc_now
-from modelmart.training.api import TrainingSpec
 from tests.unit.jobs.conftest import World
 from tests.unit.jobs.fakes import REPORT
 from tests.unit.registry.builders import SINGLE_USER

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from modelmart.datasets.views import DatasetMetadata
 from modelmart.errors import Forbidden, ModelMartError
-from modelmart.jobs.views import JobInfo, JobState, SubmitJob
+from modelmart.schemas.datasets import DatasetMetadata
+from modelmart.schemas.jobs import JobInfo, JobState, SubmitJob, TrainingSpec
 from modelmart.store.tables import JobRow, utc_now
 from modelmart.tenancy import CATALOGUE_OWNER, Principal
-from modelmart.training.api import TrainingSpec
 from modelmart.types import Task
 from tests.unit.datasets.files import TABLE, write
 from tests.unit.jobs.conftest import World

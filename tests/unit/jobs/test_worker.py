@@ -12,7 +12,9 @@ from modelmart.datasets.stored import StoredDataset
 from modelmart.errors import TrainingCancelled, ValidationFailed
 from modelmart.jobs import worker
 from modelmart.jobs.executor import JobTicket
-from modelmart.training.api import DatasetKind, ProgressEvent, TrainingSpec
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.runs import ProgressEvent
 from tests.unit.jobs.fakes import outcome_in
 
 

@@ -10,7 +10,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from modelmart.accounts.roles import Role
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import Principal
 from modelmart.types import Datatype, Signature, TensorSpec
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from modelmart.arrays import Batch
 from modelmart.runtimes.base import LoadRequest, Runtime
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
-from modelmart.serving.placement import Isolation, ServedVersion
-from modelmart.types import ArtifactFormat, Batch, Datatype, RuntimeName, Signature, TensorSpec
+from modelmart.serving.placement import ServedVersion
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 SIGNATURE = Signature(
     inputs=(TensorSpec(name="x", datatype=Datatype.FP32, shape=(-1, 2)),),

@@ -11,6 +11,7 @@ import time
 from collections.abc import Generator
 from pathlib import Path
 
+from modelmart.arrays import Batch
 from modelmart.errors import ContextLengthExceeded
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.generation import (
@@ -22,9 +23,10 @@ from modelmart.runtimes.generation import (
     TextDelta,
     TextGenerator,
 )
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
-from modelmart.serving.placement import Isolation, ServedVersion
-from modelmart.types import ArtifactFormat, Batch, RuntimeName, Signature
+from modelmart.serving.placement import ServedVersion
+from modelmart.types import ArtifactFormat, RuntimeName, Signature
 
 ENDLESS = "endless"  # generates until stopped
 CRASH_MIDWAY = "crash midway"  # the worker process dies after one token

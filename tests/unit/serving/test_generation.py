@@ -10,9 +10,10 @@ import pytest
 
 from modelmart.errors import ContextLengthExceeded, InferenceError, InvalidRequest, WorkerCrashed
 from modelmart.runtimes.generation import GenerationDone, GenerationEvent, TextDelta
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
 from modelmart.serving.local import LocalEndpoint
-from modelmart.serving.placement import EndpointSpec, Isolation
+from modelmart.serving.placement import EndpointSpec
 from tests.unit.serving.fakes import fake_instance, served
 from tests.unit.serving.generation_fakes import (
     BROKEN,

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from modelmart.errors import BadModelOutput, InferenceError, InferenceTimeout, WorkerCrashed
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving import local
 from modelmart.serving.local import LocalPlacement
-from modelmart.serving.placement import EndpointSpec, Isolation
+from modelmart.serving.placement import EndpointSpec
 
 from .fakes import CRASH, HANG, RAISE, SHORT, fake_instance, rows, served
 

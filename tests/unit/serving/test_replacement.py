@@ -14,13 +14,15 @@ from collections.abc import Callable
 
 import pytest
 
+from modelmart.arrays import Batch
 from modelmart.errors import InvalidArtifact, NotReady, WorkerCrashed
 from modelmart.runtimes.generation import GenerationRequest, TextDelta
+from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import RuntimeFactory, ThreadInstance
 from modelmart.serving.local import Backoff, LocalEndpoint
-from modelmart.serving.placement import EndpointSpec, Isolation, ServedVersion
+from modelmart.serving.placement import EndpointSpec, ServedVersion
 from modelmart.serving.streaming import Emit
-from modelmart.types import Batch, Signature
+from modelmart.types import Signature
 
 from .fakes import CRASH, make_runtime, rows, served
 from .generation_fakes import CRASH_MIDWAY, ask, chat_target, make_generator

@@ -4,13 +4,10 @@ import pydantic
 import pytest
 
 from modelmart.errors import ValidationFailed
-from modelmart.training.api import (
-    FAMILIES,
-    DatasetKind,
-    TrainingSpec,
-    default_family,
-    validate_spec,
-)
+from modelmart.schemas.datasets import DatasetKind
+from modelmart.schemas.jobs import TrainingSpec
+from modelmart.training.api import validate_spec
+from modelmart.training.families import FAMILIES, default_family
 
 COLUMNS = ["age", "colour", "label"]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from modelmart.errors import ValidationFailed
-from modelmart.training.api import SplitSpec
+from modelmart.schemas.jobs import SplitSpec
 from modelmart.training.splits import fold_indices, split_rows
 
 

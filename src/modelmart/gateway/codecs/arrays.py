@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from modelmart.arrays import Array, numpy_dtype
 from modelmart.errors import SchemaMismatch
-from modelmart.types import Array, Datatype
+from modelmart.types import Datatype
 
 
 def strings_array(values: Any, name: str) -> Array:
@@ -30,7 +31,7 @@ def strings_array(values: Any, name: str) -> Array:
 def numeric_array(values: Any, datatype: Datatype, name: str) -> Array:
     """A NumPy array of ``datatype``; ragged lists and non-numbers are refused."""
     try:
-        array = np.asarray(values, dtype=datatype.numpy_dtype)
+        array = np.asarray(values, dtype=numpy_dtype(datatype))
     except (ValueError, TypeError) as exc:
         raise SchemaMismatch(
             f"input {name!r} must be a rectangular list of {datatype} numbers ({exc})",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelmart.arrays import Batch
 from modelmart.errors import InvalidRequest, SchemaMismatch
 from modelmart.gateway.codecs.arrays import to_array, to_json_values
 from modelmart.serving.placement import Prediction
-from modelmart.types import Batch, Signature
+from modelmart.types import Signature
 
 _SHAPE_HELP = 'send {"instances": [one entry per example]} or {"inputs": {"<input name>": [...]}}'
 

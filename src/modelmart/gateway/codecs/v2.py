@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelmart.arrays import Array, Batch, datatype_of, numpy_dtype
 from modelmart.errors import InvalidRequest, SchemaMismatch
 from modelmart.gateway.codecs.arrays import to_array, to_json_values
-from modelmart.types import Array, Batch, Datatype
+from modelmart.types import Datatype
 
 HEADER_LENGTH = "inference-header-content-length"
 _LENGTH = struct.Struct("<I")
@@ -87,7 +88,7 @@ def _decode_input(tensor: Any, blob: memoryview, offset: int) -> tuple[str, Arra
         if datatype is Datatype.BYTES:
             array = _decode_bytes_elements(chunk, count, name)
         else:
-            array = np.frombuffer(chunk, dtype=datatype.numpy_dtype)
+            array = np.frombuffer(chunk, dtype=numpy_dtype(datatype))
     else:
         if "data" not in tensor:
             raise InvalidRequest(f"input {name!r} has neither data nor binary_data_size")
@@ -145,7 +146,7 @@ def encode_response(
         if name not in outputs:
             raise InvalidRequest(f"unknown output {name!r}; the model returns {list(outputs)}")
         array = outputs[name]
-        datatype = Datatype.from_numpy(array.dtype)
+        datatype = datatype_of(array.dtype)
         tensor: dict[str, Any] = {
             "name": name,
             "datatype": datatype.value,

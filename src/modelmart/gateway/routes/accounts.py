@@ -16,8 +16,11 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from modelmart.accounts.roles import Role
-from modelmart.accounts.views import (
+from modelmart.billing.money import parse_amount
+from modelmart.errors import Forbidden
+from modelmart.gateway.auth import Admin, Authenticated, Reader
+from modelmart.gateway.services import Services, get_services
+from modelmart.schemas.accounts import (
     AuditEntry,
     CreatedKey,
     KeyCreate,
@@ -28,10 +31,7 @@ from modelmart.accounts.views import (
     OrganizationUpdate,
     OrganizationView,
 )
-from modelmart.billing.money import parse_amount
-from modelmart.errors import Forbidden
-from modelmart.gateway.auth import Admin, Authenticated, Reader
-from modelmart.gateway.services import Services, get_services
+from modelmart.schemas.roles import Role
 from modelmart.tenancy import Principal
 
 router = APIRouter(prefix="/v1", tags=["accounts"])

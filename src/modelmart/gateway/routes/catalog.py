@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from modelmart.catalog.views import CatalogModel, ModelCard
 from modelmart.gateway.auth import Reader
 from modelmart.gateway.services import Services, get_services
+from modelmart.schemas.catalog import CatalogModel, ModelCard
 from modelmart.tenancy import Principal
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])

@@ -13,10 +13,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
-from modelmart.datasets.views import DatasetInfo, DatasetMetadata, DatasetPreview
 from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.uploads import parse_metadata, spool
+from modelmart.schemas.datasets import DatasetInfo, DatasetMetadata, DatasetPreview
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from modelmart.deploy.views import DeploymentRequest, DeploymentUpdate, DeploymentView
 from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
+from modelmart.schemas.deployments import DeploymentRequest, DeploymentUpdate, DeploymentView
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
 ServicesDep = Annotated[Services, Depends(get_services)]

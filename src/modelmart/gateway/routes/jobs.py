@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.services import Services, get_services
 from modelmart.jobs.service import JobService
-from modelmart.jobs.views import JobInfo, JobState, SubmitJob
+from modelmart.schemas.jobs import JobInfo, JobState, SubmitJob
 from modelmart.training.api import render_comparison_html, render_report_html
 
 router = APIRouter(tags=["training"])

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidRequest
 from modelmart.gateway.auth import Reader
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
@@ -24,8 +25,8 @@ from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import TextModelKind, read_texts
 from modelmart.gateway.usage import report_usage
-from modelmart.registry.views import ModelInfo
-from modelmart.types import Array, Batch, Signature
+from modelmart.schemas.registry import ModelInfo
+from modelmart.types import Signature
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
 _metered = APIRouter(route_class=MeteredOpenAIRoute)

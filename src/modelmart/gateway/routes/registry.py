@@ -18,7 +18,7 @@ from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.uploads import parse_metadata, spool
-from modelmart.registry.views import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
+from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
 from modelmart.types import Task
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])

@@ -23,13 +23,13 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelmart.arrays import Batch
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.task_requests import EntitiesRequest, TaskRequest, TranslationRequest
 from modelmart.gateway.text_models import TextModelKind, as_text, read_texts, text_usage
 from modelmart.gateway.usage import report_usage
-from modelmart.types import Batch
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 

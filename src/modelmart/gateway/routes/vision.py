@@ -20,6 +20,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidImage, InvalidRequest
 from modelmart.gateway.images import ImageInput, read_image_input
 from modelmart.gateway.metering import Caller, MeteredRoute
@@ -31,7 +32,7 @@ from modelmart.serving.placement import Endpoint
 from modelmart.serving.router import Router
 from modelmart.serving.validation import conform_batch
 from modelmart.tenancy import Principal
-from modelmart.types import Array, Batch, Datatype, Signature, TensorSpec
+from modelmart.types import Datatype, Signature, TensorSpec
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 

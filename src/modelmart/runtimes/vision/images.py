@@ -15,8 +15,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from modelmart.arrays import Array
 from modelmart.errors import ImageTooLarge, InvalidImage
-from modelmart.types import Array
 
 MAX_PIXELS = 40_000_000
 """Pixels decoded per image (a 40 MP photo); larger ones are refused before decoding."""

@@ -22,20 +22,13 @@ from typing import Any
 import numpy as np
 from rapidocr_onnxruntime import RapidOCR
 
+from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
 from modelmart.runtimes.vision.images import MAX_PIXELS, batch_images
-from modelmart.types import (
-    Array,
-    ArtifactFormat,
-    Batch,
-    Datatype,
-    RuntimeName,
-    Signature,
-    TensorSpec,
-)
+from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 MODEL_FILES = {"det": "detection.onnx", "cls": "orientation.onnx", "rec": "recognition.onnx"}
 DEFAULT_MIN_CONFIDENCE = 0.5

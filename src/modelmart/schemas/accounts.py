@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelmart.accounts.roles import Role
+from modelmart.schemas.roles import Role
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

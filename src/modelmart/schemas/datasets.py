@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelmart.training.api import DatasetKind
+
+class DatasetKind(StrEnum):
+    TABULAR = "tabular"
+    TEXT = "text"
+    IMAGES = "images"
+    AUDIO = "audio"
+    INTERACTIONS = "interactions"
 
 
 class ColumnSummary(BaseModel):

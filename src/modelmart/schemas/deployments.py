@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modelmart.serving.placement import Isolation
+
+class Isolation(StrEnum):
+    PROCESS = "process"  # a worker process per instance: crashes and hangs are contained
+    THREAD = "thread"  # in the server process: no isolation, for trusted models and tests
+
 
 DeploymentState = Literal["loading", "ready", "failed"]
 

@@ -1,4 +1,7 @@
-"""Roles of members and keys, and the operations each may perform."""
+"""Roles of members and keys, and the operations each may perform.
+
+A wire schema: keys and members are created with a role, and the SDK and CLI name them.
+"""
 
 from __future__ import annotations
 

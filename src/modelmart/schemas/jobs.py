@@ -1,14 +1,41 @@
-"""What the jobs API accepts and returns."""
+"""What the jobs API accepts and returns: a training request with its spec, and the job."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelmart.training.api import TrainingSpec
+TaskName = Literal["classification", "regression", "recommendation"]
+
+
+class SplitSpec(BaseModel):
+    """Fractions held out for validation and test; ``k_folds`` adds a k-fold estimate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validation: float = Field(default=0.15, ge=0.0, lt=1.0)
+    test: float = Field(default=0.15, gt=0.0, lt=1.0)
+    stratify: bool = True
+    k_folds: int | None = Field(default=None, ge=2, le=20)
+
+
+class TrainingSpec(BaseModel):
+    """What to train. Only ``task`` is required; the rest has defaults per dataset kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: TaskName
+    family: str | None = None
+    target: str | None = None
+    features: list[str] | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    seed: int = Field(default=0, ge=0)
+    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
+    early_stopping_patience: int | None = Field(default=5, ge=1)
 
 
 class JobState(StrEnum):
