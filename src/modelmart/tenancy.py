@@ -15,7 +15,8 @@ raise the same error, with the same message, for both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from modelmart.errors import Forbidden, InvalidRequest
@@ -29,6 +30,9 @@ OPERATOR_SLUG = "operator"
 
 PLATFORM_OWNERS = frozenset({"", OPERATOR_SLUG})
 """Owners of the platform's own deployments and samples ("" when accounts are off)."""
+
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
+"""What a model, deployment or dataset may be called within an organisation."""
 
 SEPARATOR = ":"
 """Between an organisation and a name in a qualified name (``acme:iris``). Model names may
@@ -102,10 +106,11 @@ class Principal:
             return name
         return f"{self.namespace}{SEPARATOR}{name}" if self.namespace else name
 
-    def new_name(self, name: str, check: Callable[[str], object]) -> str:
-        """:meth:`qualify`, with the caller's own part of the name validated by ``check``."""
+    def new_name(self, kind: str, name: str) -> str:
+        """:meth:`qualify`, with the caller's own part checked by :func:`check_name`."""
         stored = self.qualify(name)
-        check(stored.removeprefix(f"{self.namespace}{SEPARATOR}") if self.namespace else stored)
+        own = stored.removeprefix(f"{self.namespace}{SEPARATOR}") if self.namespace else stored
+        check_name(kind, own)
         return stored
 
     def candidates(self, ref: str) -> list[str]:
@@ -168,6 +173,16 @@ class DeploymentAccess:
     owner: str
     model: str
     model_owner: str
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name``, when :data:`NAME` allows it for a ``kind`` ("model", "dataset")."""
+    if not NAME.match(name):
+        raise InvalidRequest(
+            f"{kind} name {name!r} is not valid; use 1 to 128 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
+        )
+    return name
 
 
 def bare_name(name: str) -> str:

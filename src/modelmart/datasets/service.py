@@ -10,7 +10,6 @@ and seen by it alone; the platform's (the built-in samples, owner ``""``) by eve
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,23 +35,12 @@ from modelmart.tenancy import PLATFORM_OWNERS, Principal
 if TYPE_CHECKING:
     from modelmart.datasets.checks import CheckedUpload
 
-DATASET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
 MAX_PREVIEW_ROWS = 1000
 
 
-def check_dataset_name(name: str) -> str:
-    if not DATASET_NAME.match(name):
-        raise InvalidRequest(
-            f"dataset name {name!r} is not valid; use 1 to 128 letters, digits, '.', '_' or "
-            "'-', starting with a letter or digit"
-        )
-    return name
-
-
 def new_dataset_name(principal: Principal, name: str) -> str:
-    """The stored name of a dataset ``principal`` uploads as ``name``: its own part checked
-    with :func:`check_dataset_name`, then qualified with the caller's organisation."""
-    return principal.new_name(name, check_dataset_name)
+    """The stored name of a dataset ``principal`` uploads as ``name``."""
+    return principal.new_name("dataset", name)
 
 
 def _info(row: DatasetVersionRow) -> DatasetInfo:

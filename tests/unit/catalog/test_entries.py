@@ -11,8 +11,8 @@ import pytest
 
 from modelmart.catalog.entries import ENTRIES, OWNER, entry_named
 from modelmart.errors import NotFound
-from modelmart.registry.names import check_model_name
 from modelmart.runtimes.base import _RUNTIME_MODULES
+from modelmart.tenancy import check_name
 from modelmart.types import ArtifactFormat, Datatype
 
 PYPROJECT = Path(__file__).parents[3] / "pyproject.toml"
@@ -36,7 +36,7 @@ def test_the_first_slice_is_listed_default_embedding_model_first():
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.name)
 def test_entry_is_well_formed(entry):
-    assert check_model_name(entry.name) == entry.name
+    assert check_name("model", entry.name) == entry.name
     assert entry.manifest.runtime in _RUNTIME_MODULES
     # The first input is the content, one item per instance: a text, or the bytes of an
     # encoded file (image, audio); options may follow it.
