@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from modelmart.types import Datatype, Signature, TensorSpec
 
@@ -23,22 +23,44 @@ CHAT_SIGNATURE = Signature(
 )
 """What a chat model serves on the tensor routes: one prompt in, its answer out."""
 
-Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length"]
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function the model asked to call; ``arguments`` is the JSON text it produced."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One turn. An assistant turn may carry ``tool_calls``; a ``tool`` turn answers the call
+    named by ``tool_call_id``."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One conversation to continue, with OpenAI's sampling options.
+    """One conversation to continue, with OpenAI's sampling options and llama.cpp's extras.
 
     ``max_tokens`` None generates until the model stops or the context window is full;
     ``seed`` None samples differently on every call; ``temperature`` 0 is greedy.
+    ``top_k`` 0 and ``min_p`` 0 switch those filters off; ``repetition_penalty`` 1 is none.
+    ``grammar`` is a GBNF grammar the answer must follow (built from ``response_format`` or
+    the tool choice by the caller); ``tools`` are OpenAI tool definitions (JSON objects),
+    given to the model's chat template so it can see them. ``logprobs`` asks for the
+    log-probability of each sampled token and of the ``top_logprobs`` most likely ones.
+    ``prompt`` set (a raw completion, ``/v1/completions``) is used as the model's input as
+    it is, and ``messages`` is then empty.
     """
 
     messages: tuple[ChatMessage, ...]
@@ -49,22 +71,56 @@ class GenerationRequest:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    grammar: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    logprobs: bool = False
+    top_logprobs: int = 0
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One sampled token with its log-probability and the most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top: tuple[TopLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
 class TextDelta:
-    """The next piece of the answer (whole characters; may hold several tokens)."""
+    """The next piece of the answer (whole characters; may hold several tokens).
+
+    ``logprobs`` holds one entry per token in the piece when the request asked for them.
+    """
 
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
 class GenerationDone:
-    """The last event of every generation that was not stopped by its caller."""
+    """The last event of every generation that was not stopped by its caller.
+
+    ``cached_tokens``: prompt tokens that were not evaluated again because the prefix cache
+    held them (OpenAI's ``usage.prompt_tokens_details.cached_tokens``).
+    """
 
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason
+    cached_tokens: int = 0
 
 
 GenerationEvent = TextDelta | GenerationDone
