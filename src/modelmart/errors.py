@@ -241,6 +241,29 @@ class NotReady(ModelMartError):
     code = "not_ready"
 
 
+class Overloaded(ModelMartError):
+    """A deployment's queue is full (admission control): the request was not started.
+    ``Retry-After`` says when to try again; nothing was billed."""
+
+    status = 503
+    code = "overloaded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        wait = retry_after_s if retry_after_s is not None else (details or {}).get("retry_after_s")
+        self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else 1
+        shown = {"retry_after_s": retry_after_s} if retry_after_s is not None else {}
+        super().__init__(message, details={**(details or {}), **shown})
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 class ServerUnreachable(NotReady):
     """The SDK got no HTTP answer at all: the server is down or the URL is wrong."""
 

@@ -27,6 +27,12 @@ Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
 
 
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+"""How a model writes a tool call when its chat template has no tool format of its own (the
+Hermes/Qwen convention): ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``."""
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """A function the model asked to call; ``arguments`` is the JSON text it produced."""
