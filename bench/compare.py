@@ -107,8 +107,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _engines_for(workload: suite.Workload, chosen: list[Engine]) -> list[Engine]:
-    """Metering is measured on the tiny model only, where its cost shows most."""
-    return [e for e in chosen if not e.metered or workload.key == "iris"]
+    """Metering is measured on the tiny model only, where its cost shows most; llama.cpp's
+    server joins the chat workload only."""
+    return [
+        e
+        for e in chosen
+        if (not e.metered or workload.key == "iris") and engines.serves(e, workload)
+    ]
 
 
 def _start_all(

@@ -24,7 +24,7 @@ import processes
 import suite
 from live_server import ServerFailed, free_port, log_tail, running_server
 from metering import OPERATOR_KEY, customer_key
-from peers import venvs
+from peers import llama_server, venvs
 
 from modelmart import Client
 
@@ -62,12 +62,17 @@ class Engine:
         if self.kind == "modelmart":
             with _modelmart(self, workload, folder) as running:
                 yield running
+        elif self.kind == LLAMA_SERVER:
+            with _llama_server(workload, files, folder) as running:
+                yield running
         else:
             with _peer(self, workload, files, folder) as running:
                 yield running
 
 
 PEERS = ("fastapi", "litserve", "bentoml", "ray")
+LLAMA_SERVER = "llama-server"
+"""llama.cpp's own C++ server, a peer for the chat workload only (bench/peers/llama_server.py)."""
 LABELS = {
     "modelmart": "ModelMart",
     "modelmart-metered": "ModelMart, metered",
@@ -75,6 +80,7 @@ LABELS = {
     "litserve": "LitServe",
     "bentoml": "BentoML",
     "ray": "Ray Serve",
+    LLAMA_SERVER: "llama.cpp server (C++)",
 }
 
 
@@ -83,6 +89,7 @@ def engines(names: list[str]) -> list[Engine]:
         "modelmart": Engine("modelmart", "modelmart"),
         "modelmart-metered": Engine("modelmart-metered", "modelmart", metered=True),
         **{peer: Engine(peer, peer) for peer in PEERS},
+        LLAMA_SERVER: Engine(LLAMA_SERVER, LLAMA_SERVER),
     }
     unknown = [name for name in names if name not in known]
     if unknown:
@@ -135,6 +142,36 @@ def _peer(engine: Engine, workload: suite.Workload, files: Path, folder: Path) -
         )
         running = Running(engine.name, f"http://127.0.0.1:{port}", process.pid, log)
         running.instances = workload.shape.workers
+        try:
+            wait_until_ready(running, workload, process)
+            yield running
+        finally:
+            _stop(process)
+
+
+def serves(engine: Engine, workload: suite.Workload) -> bool:
+    """llama.cpp's server runs GGUF chat models only; every other engine runs every workload."""
+    return engine.kind != LLAMA_SERVER or workload.key == "chat"
+
+
+@contextmanager
+def _llama_server(workload: suite.Workload, files: Path, folder: Path) -> Iterator[Running]:
+    """``llama-server`` with as many slots as ModelMart runs sequences per instance, the same
+    threads and the same KV cache per sequence."""
+    shape, port = workload.shape, free_port()
+    command = llama_server.command(
+        files / "smollm2.gguf",
+        port,
+        slots=shape.max_batch,
+        threads=shape.threads,
+        context=shape.max_batch * suite.CHAT_CONTEXT_PER_SEQUENCE,
+    )
+    log = folder / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        running = Running(LLAMA_SERVER, f"http://127.0.0.1:{port}", process.pid, log)
         try:
             wait_until_ready(running, workload, process)
             yield running

@@ -26,6 +26,8 @@ from modelmart.catalog.vision_sets import classification_set
 IMAGE_SIDE = 224
 JPEG_QUALITY = 90
 CHAT_MAX_TOKENS = 64
+CHAT_CONTEXT_PER_SEQUENCE = 1024
+"""KV cache tokens per concurrent chat sequence: a prompt of these bodies and its answer fit."""
 CHAT_PROMPTS = (
     "Write one sentence about the sea.",
     "Name three colours of the rainbow.",
