@@ -28,7 +28,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.billing.ledger_writers import Refused, is_duplicate, rows_writer
+from modelmart.billing.ledger_writers import Clock, Refused, is_duplicate, rows_writer, utc_now
 from modelmart.billing.usage_records import StoredResponse, UsageEntry
 from modelmart.errors import AlreadyExists, IdempotencyKeyReused, ModelMartError
 from modelmart.store.tables import UsageRow
@@ -46,18 +46,21 @@ class _Pending:
 
 
 class Ledger:
-    def __init__(self, sessions: sessionmaker[Session], *, inline: bool = False) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, inline: bool = False, clock: Clock = utc_now
+    ) -> None:
         """``inline`` writes each group on the event loop itself: right for a local SQLite
         file without fsync, where a commit is a short local write and a thread would cost
         more in GIL hand-offs than the write; a networked or flushing database keeps the
-        writer thread, so the loop never waits on it."""
+        writer thread, so the loop never waits on it. ``clock`` stamps each group's records
+        (UTC)."""
         self._sessions = sessions
         self._inline = inline
         self._pending = _Pending()
         self._writer: asyncio.Task[None] | None = None
         # One thread: batches commit in order, and SQLite sees a single writer.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="modelmart-ledger")
-        self._rows = rows_writer(sessions.kw["bind"])
+        self._rows = rows_writer(sessions.kw["bind"], clock)
 
     async def record(self, entry: UsageEntry) -> None:
         """Returns once ``entry`` is committed; raises if it could not be."""

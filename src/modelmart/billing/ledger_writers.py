@@ -64,14 +64,22 @@ class Refused(Exception):
         self.error = error
 
 
-def rows_writer(engine: Engine) -> RowsWriter:
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rows_writer(engine: Engine, clock: Clock = utc_now) -> RowsWriter:
     """The sqlite3 path for a SQLite file; an in-memory database lives in one connection of
-    its pool, which that path (on connections of its own) would not see."""
+    its pool, which that path (on connections of its own) would not see. ``clock`` stamps
+    each group."""
     url = engine.url
     in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
     if url.get_backend_name() == "sqlite" and url.get_driver_name() == "pysqlite" and not in_memory:
-        return SqliteRows(engine)
-    return CoreRows(engine)
+        return SqliteRows(engine, clock)
+    return CoreRows(engine, clock)
 
 
 class RowsWriter(ABC):
@@ -79,7 +87,8 @@ class RowsWriter(ABC):
     connection it keeps open (checking one out of the pool per group costs as much as the
     write)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._deltas = RollupDeltas()
 
     @abstractmethod
@@ -108,13 +117,13 @@ class RowsWriter(ABC):
 class CoreRows(RowsWriter):
     """Any database: a Core ``executemany`` (the ORM's bulk path costs more than the write)."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__()
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        super().__init__(clock)
         self._engine = engine
         self._connection: Connection | None = None
 
     def insert(self, entries: Sequence[UsageEntry]) -> None:
-        now = datetime.now(UTC)
+        now = self._clock()
         rows = [
             dict(zip(_COLUMNS, _values(entry, entry.units, now), strict=True)) for entry in entries
         ]
@@ -152,8 +161,8 @@ class SqliteRows(RowsWriter):
     milliseconds on a busy disk. :class:`WalCheckpoints` does it on a thread of its own instead.
     A committed row is in the WAL either way; checkpoints only move it into the main file."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__()
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        super().__init__(clock)
         self._engine = engine
         self._stamp = _bind_processor(_TABLE.c.created_at, engine.dialect)
         self._hour_stamp = _bind_processor(ROLLUPS.c.hour, engine.dialect)
@@ -168,7 +177,7 @@ class SqliteRows(RowsWriter):
         self._checkpoints = WalCheckpoints(engine)
 
     def insert(self, entries: Sequence[UsageEntry]) -> None:
-        moment = datetime.now(UTC)
+        moment = self._clock()
         now = self._stamp(moment)
         rows = [_values(entry, self._units(entry.units), now) for entry in entries]
         rollups = self._rollup_rows(entries, moment)
