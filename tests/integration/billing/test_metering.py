@@ -115,7 +115,7 @@ def test_an_idempotency_key_bills_a_retried_request_once(
         usage = client.get("/v1/usage", params={"group_by": "model"}).json()["usage"]
         requests = [row for row in usage if row["unit"] == "requests"]
         assert requests == [
-            {"model": "careful:careful-iris", "unit": "requests", "quantity": "1.0"}
+            {"model": "careful:careful-iris", "unit": "requests", "quantity": "1"}
         ]
 
 
