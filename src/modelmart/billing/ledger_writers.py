@@ -166,6 +166,8 @@ class SqliteRows(RowsWriter):
         self._engine = engine
         self._stamp = _bind_processor(_TABLE.c.created_at, engine.dialect)
         self._hour_stamp = _bind_processor(ROLLUPS.c.hour, engine.dialect)
+        self._last_hour: datetime | None = None
+        self._last_hour_text: Any = None
         self._to_json = _bind_processor(_TABLE.c.units, engine.dialect)
         self._units_json: dict[tuple[tuple[str, float], ...], Any] = {}
         self._integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
@@ -182,7 +184,7 @@ class SqliteRows(RowsWriter):
         rows = [_values(entry, self._units(entry.units), now) for entry in entries]
         rollups = self._rollup_rows(entries, moment)
         if rollups:
-            hour = self._hour_stamp(rollups[0][1])  # one hour for the whole group
+            hour = self._stamped_hour(rollups[0][1])  # one hour for the whole group
             rollups = [(org, hour, *rest) for org, _, *rest in rollups]
         cursor = self._open()
         try:
@@ -204,6 +206,12 @@ class SqliteRows(RowsWriter):
             self._disconnect()  # a broken connection: the next group opens a new one
             raise
         self._checkpoints.committed()
+
+    def _stamped_hour(self, hour: datetime) -> Any:
+        """``hour`` as SQLite stores it, converted once an hour rather than once a group."""
+        if hour != self._last_hour:
+            self._last_hour, self._last_hour_text = hour, self._hour_stamp(hour)
+        return self._last_hour_text
 
     def _statement(self, rows: int) -> str:
         statement = self._statements.get(rows)

@@ -114,9 +114,7 @@ def test_an_idempotency_key_bills_a_retried_request_once(
         assert again.headers["idempotent-replayed"] == "true"
         usage = client.get("/v1/usage", params={"group_by": "model"}).json()["usage"]
         requests = [row for row in usage if row["unit"] == "requests"]
-        assert requests == [
-            {"model": "careful:careful-iris", "unit": "requests", "quantity": "1"}
-        ]
+        assert requests == [{"model": "careful:careful-iris", "unit": "requests", "quantity": "1"}]
 
 
 def test_an_idempotency_key_is_refused_for_any_other_request(

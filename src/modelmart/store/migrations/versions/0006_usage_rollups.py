@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "org_id", "hour", "model", "key_id", "unit", name=op.f("pk_usage_rollups")
         ),
+        sqlite_with_rowid=False,  # SQLite: one B-tree, the primary key's (ignored elsewhere)
     )
     op.create_index(
         op.f("ix_usage_records_org_id_created_at"),
