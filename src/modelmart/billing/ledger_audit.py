@@ -26,12 +26,12 @@ RollupKey = tuple[int, datetime, str, int | None, str]
 
 
 def totals(rows: Iterable[UsageRow]) -> dict[tuple[str, str], Decimal]:
-    """Units used per (model, unit)."""
+    """Units used per (model, unit), as invoices list them."""
     summed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for row in rows:
         for unit, amount in row.units.items():
             summed[(row.model, unit)] += quantity(amount)
-    return dict(summed)
+    return {group: amount for group, amount in summed.items() if amount}
 
 
 def usage_from_records(rows: Iterable[UsageRow], group_by: GroupBy) -> Sums:
@@ -41,7 +41,7 @@ def usage_from_records(rows: Iterable[UsageRow], group_by: GroupBy) -> Sums:
         group = _group_of(row, group_by)
         for unit, amount in row.units.items():
             summed[(group, unit)] += quantity(amount)
-    return dict(summed)
+    return {group: amount for group, amount in summed.items() if amount}
 
 
 def _group_of(row: UsageRow, group_by: GroupBy) -> str:
@@ -80,7 +80,7 @@ def rollup_discrepancies(sessions: sessionmaker[Session]) -> list[RollupDiscrepa
             recorded=_decimal(recorded.get(key)),
         )
         for key in sorted(recorded.keys() | stored.keys(), key=repr)
-        if stored.get(key) != recorded.get(key)
+        if stored.get(key, 0) != recorded.get(key, 0)  # a zero row is no row
     ]
 
 

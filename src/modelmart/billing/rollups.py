@@ -88,9 +88,11 @@ class RollupDeltas:
         return micros
 
     def rows(self) -> list[tuple[int, datetime, str, int, str, int]]:
-        """(org_id, hour, model, key_id, unit, quantity), in :data:`ROLLUP_COLUMNS` order; a
-        zero amount too, so a unit reported as 0 is listed (as 0) like the records list it."""
-        return [(*key, quantity) for key, quantity in self._deltas.items()]
+        """(org_id, hour, model, key_id, unit, quantity), in :data:`ROLLUP_COLUMNS` order and
+        in key order: concurrent transactions lock the rows they add to in the same order, so
+        two server processes on PostgreSQL cannot deadlock on them. A zero amount adds nothing
+        (reports leave out groups that add up to zero)."""
+        return sorted((*key, quantity) for key, quantity in self._deltas.items() if quantity)
 
     def clear(self) -> None:
         self._deltas.clear()

@@ -68,7 +68,8 @@ class UsageReports:
     def sums(self, org_id: int | None, start: datetime, end: datetime, group_by: GroupBy) -> Sums:
         """Units used in [start, end) per (group, unit): one organisation's, or every one's
         (``None``). A group is a day (``2026-11-30``, UTC), a model, an API key's id
-        (``None`` for records without a key), or ``""`` with ``group_by="unit"``."""
+        (``None`` for records without a key), or ``""`` with ``group_by="unit"``; one that
+        adds up to zero is left out."""
         micros: defaultdict[tuple[str, str], int] = defaultdict(int)
         with self._sessions() as session:
             whole = whole_hours(start, end)
@@ -81,7 +82,7 @@ class UsageReports:
                     group = label(created_at, key_id, model)
                     for unit, amount in units.items():
                         micros[(group, unit)] += micro_units(amount)
-        return {group: from_micro_units(total) for group, total in micros.items()}
+        return {group: from_micro_units(total) for group, total in micros.items() if total}
 
     def _rolled_up(
         self,
