@@ -356,7 +356,8 @@ class UsageRollupRow(Base):
     read a row per group and hour instead of one per request.
 
     ``quantity`` is in millionths of a unit (an integer: exact on SQLite too, and added up by
-    the database itself in an upsert); ``hour`` is the start of the hour, UTC."""
+    the database itself in an upsert; a 64-bit integer holds 9.2 trillion units, per row and,
+    on SQLite, per reported total); ``hour`` is the start of the hour, UTC."""
 
     __tablename__ = "usage_rollups"
     # SQLite: rows kept in the primary key's own B-tree, one write per upsert instead of two.
