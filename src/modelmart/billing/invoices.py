@@ -3,7 +3,8 @@
 Each (model, unit) used becomes a line. A plan's included units are taken off first (shared
 across models, in model-name order, so the same ledger always gives the same invoice); the
 rest is charged at the price book's rate, rounded per line. A subscription adds its fee; the
-data-sharing plan charges nothing.
+data-sharing plan charges nothing. Quantities are written as exact decimals (``706245``,
+``0.5``), amounts to the cent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from modelmart.billing.money import ZERO, round_money
+from modelmart.billing.money import ZERO, quantity_text, round_money
 from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import PriceBook
 from modelmart.errors import ValidationFailed
@@ -83,9 +84,9 @@ def build_invoice(
                 "kind": "usage",
                 "model": model,
                 "unit": unit,
-                "quantity": str(amount),
-                "included": str(free),
-                "billable": str(billable),
+                "quantity": quantity_text(amount),
+                "included": quantity_text(free),
+                "billable": quantity_text(billable),
                 "unit_price": str(price.amount) if price else "0",
                 "per": price.per if price else 1,
                 "publisher": price.publisher if price else None,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.billing.invoices import Period
-from modelmart.billing.ledger import Ledger, UsageEntry, totals
+from modelmart.billing.ledger import Ledger, UsageEntry
 from modelmart.billing.limits import (
     SPEND,
     MemoryMonthlyUsage,
@@ -31,6 +30,7 @@ from modelmart.billing.plans import DEFAULT_PLANS, Plan, PlanKind
 from modelmart.billing.prices import Price, PriceBook
 from modelmart.billing.retention import Retention
 from modelmart.billing.statements import Statements
+from modelmart.billing.usage_reports import UsageReports
 from modelmart.errors import AlreadyExists, NotFound, QuotaExceeded
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import (
@@ -84,7 +84,8 @@ class Billing:
         self._month = _MonthClock()
         self._exact_units: dict[tuple[tuple[str, float], ...], dict[str, Decimal]] = {}
         self._prices = PriceBook([])
-        self.statements = Statements(sessions, self.ledger, self.plan, lambda: self._prices)
+        self.reports = UsageReports(ledger_sessions or sessions)
+        self.statements = Statements(sessions, self.reports, self.plan, lambda: self._prices)
         self.retention = Retention(sessions)
         self._alerted: set[tuple[int, str]] = set()
 
@@ -251,10 +252,8 @@ class Billing:
 
     def _month_from_ledger(self, org_id: int, month: str) -> dict[str, Decimal]:
         period = Period.parse(month)
-        used: dict[str, Decimal] = defaultdict(Decimal)
-        for (_, unit), amount in totals(self.ledger.rows(org_id, period.start, period.end)).items():
-            used[unit] += amount
-        return dict(used)
+        used = self.reports.sums(org_id, period.start, period.end, "unit")
+        return {unit: amount for (_, unit), amount in used.items()}
 
     # --- plans and prices ---------------------------------------------------------------
 

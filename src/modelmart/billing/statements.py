@@ -1,7 +1,9 @@
 """What the ledger says, read back: usage, invoices and publisher revenue.
 
 Each is its organisation's alone (the operator reads every one's), and another
-organisation's slug answers exactly as one that does not exist.
+organisation's slug answers exactly as one that does not exist. All of them add usage up from
+the hourly rollups (:mod:`modelmart.billing.usage_reports`), and write quantities as exact
+decimals (``706245``, ``0.5``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,13 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.service import visible_org_row
 from modelmart.billing.invoices import Period, build_invoice
-from modelmart.billing.ledger import Ledger, totals
-from modelmart.billing.money import quantity
+from modelmart.billing.money import quantity_text
 from modelmart.billing.plans import Plan
 from modelmart.billing.prices import PriceBook
+from modelmart.billing.usage_reports import UsageReports
 from modelmart.errors import ValidationFailed
 from modelmart.store.db import lock_for_write
-from modelmart.store.tables import InvoiceRow, OrganizationRow, UsageRow
+from modelmart.store.tables import InvoiceRow, OrganizationRow
 from modelmart.tenancy import Principal
 
 
@@ -34,12 +36,12 @@ class Statements:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        ledger: Ledger,
+        reports: UsageReports,
         plan: Callable[[str], Plan],
         prices: Callable[[], PriceBook],
     ) -> None:
         self._sessions = sessions
-        self._ledger = ledger
+        self._reports = reports
         self._plan = plan
         self._prices = prices
 
@@ -50,18 +52,14 @@ class Statements:
         *,
         start: datetime,
         end: datetime,
-        group_by: str,
+        group_by: Literal["day", "model", "key"],
     ) -> list[dict[str, Any]]:
         """Units summed by ``day``, ``model`` or ``key`` (and unit): ``organisation``'s, or
         the caller's own when None (every organisation's with accounts off)."""
         org_id = self._usage_org(principal, organisation)
-        groups: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        for row in self._ledger.rows(org_id, start, end):
-            group = _group_of(row, group_by)
-            for unit, amount in row.units.items():
-                groups[(group, unit)] += quantity(amount)
+        groups = self._reports.sums(org_id, start, end, group_by)
         return [
-            {group_by: group, "unit": unit, "quantity": str(amount)}
+            {group_by: group, "unit": unit, "quantity": quantity_text(amount)}
             for (group, unit), amount in sorted(groups.items())
         ]
 
@@ -84,7 +82,7 @@ class Statements:
                 return {**final.document, "status": "final", "id": final.id}
             plan_name = org.plan
             org_id = org.id
-        used = totals(self._ledger.rows(org_id, period.start, period.end))
+        used = self._reports.sums(org_id, period.start, period.end, "model")
         document = build_invoice(slug, self._plan(plan_name), period, used, self._prices())
         return {**document, "status": "draft"}
 
@@ -126,7 +124,7 @@ class Statements:
             slugs = {org.id: (org.slug, org.plan) for org in orgs}
         prices = self._prices()
         for org_id, (slug, plan_name) in slugs.items():
-            used = totals(self._ledger.rows(org_id, period.start, period.end))
+            used = self._reports.sums(org_id, period.start, period.end, "model")
             document = build_invoice(slug, self._plan(plan_name), period, used, prices)
             for line in document["lines"]:
                 if line["publisher"] == publisher:
@@ -135,11 +133,3 @@ class Statements:
             {"model": model, "customer": customer, "amount": str(amount)}
             for (model, customer), amount in sorted(owed.items())
         ]
-
-
-def _group_of(row: UsageRow, group_by: str) -> str:
-    if group_by == "day":
-        return row.created_at.date().isoformat()
-    if group_by == "key":
-        return str(row.key_id)
-    return row.model

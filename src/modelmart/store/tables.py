@@ -17,6 +17,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -311,11 +312,16 @@ class UsageRow(Base):
     """
 
     __tablename__ = "usage_records"
-    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "idempotency_key"),
+        # An organisation's records of an hour, for usage reports' partial first and last
+        # hours (whole hours come from UsageRollupRow).
+        Index(None, "org_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64))
-    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     key_id: Mapped[int | None] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     version: Mapped[int] = mapped_column(Integer)
@@ -327,6 +333,42 @@ class UsageRow(Base):
     response_type: Mapped[str | None] = mapped_column(String(128))
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     request_hash: Mapped[str | None] = mapped_column(String(64))  # sha256, hex
+
+
+@event.listens_for(UsageRow, "before_update")
+def _refuse_usage_update(_mapper: Mapper[Any], _connection: Any, target: UsageRow) -> None:
+    # The hourly rollups were added up from the row as written; changing it would make them
+    # disagree with the ledger.
+    raise ModelMartError(
+        f"usage record {target.id} was about to be updated, but usage records are never "
+        "changed; record a new one instead"
+    )
+
+
+NO_KEY = -1
+"""The ``key_id`` a rollup stores for records without an API key (a key column that may be
+NULL could not be part of the rollup's primary key)."""
+
+
+class UsageRollupRow(Base):
+    """The usage records of one hour added up per organisation, model, API key and unit,
+    written in the same transaction as the records themselves, so usage reports and invoices
+    read a row per group and hour instead of one per request.
+
+    ``quantity`` is in millionths of a unit (an integer: exact on SQLite too, and added up by
+    the database itself in an upsert; a 64-bit integer holds 9.2 trillion units, per row and,
+    on SQLite, per reported total); ``hour`` is the start of the hour, UTC."""
+
+    __tablename__ = "usage_rollups"
+    # SQLite: rows kept in the primary key's own B-tree, one write per upsert instead of two.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH), primary_key=True)
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
 
 
 class InvoiceRow(Base):

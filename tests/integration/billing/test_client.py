@@ -33,7 +33,7 @@ def test_the_sdk_manages_keys_and_reads_usage_and_invoices(
         with Client(server.url, api_key=created.key) as app_client:
             assert len(app_client.predict("sdk-iris", IRIS_ROW["instances"])) == 1
         rows = owner.usage("key")
-        assert {"key": str(created.id), "unit": "requests", "quantity": "1.0"} in rows
+        assert {"key": str(created.id), "unit": "requests", "quantity": "1"} in rows
         assert owner.invoice("sdk-co", month)["status"] == "draft"
         assert owner.invoice("sdk-co", month, "csv").startswith("kind,model,unit")
         owner.revoke_key("sdk-co", created.id)

@@ -10,15 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.billing import ledger as ledger_module
-from modelmart.billing.ledger import (
-    Ledger,
-    StoredResponse,
-    UsageEntry,
-    _Checkpoints,
-    _CoreRows,
-    totals,
-)
+from modelmart.billing import wal_checkpoints
+from modelmart.billing.ledger import Ledger, StoredResponse, UsageEntry
+from modelmart.billing.ledger_audit import totals
+from modelmart.billing.ledger_writers import CoreRows
+from modelmart.billing.wal_checkpoints import WalCheckpoints
 from modelmart.errors import AlreadyExists, IdempotencyKeyReused
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.store.tables import OrganizationRow, UsageRow
@@ -140,7 +136,7 @@ async def test_the_portable_path_used_beyond_sqlite_keeps_the_same_guarantees(
     sessions: sessionmaker[Session], org_id: int
 ) -> None:
     ledger = Ledger(sessions, inline=True)
-    ledger._rows = _CoreRows(sessions.kw["bind"])  # what PostgreSQL gets
+    ledger._rows = CoreRows(sessions.kw["bind"])  # what PostgreSQL gets
     results = await asyncio.gather(
         ledger.record(_entry(org_id, 1, "k")),
         ledger.record(_entry(org_id, 2, "k")),
@@ -173,8 +169,8 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(
 ) -> None:
     """The writer's connection never checkpoints (a checkpoint flushes to disk); the ledger's
     own checkpoints, on their thread, keep starting the WAL over."""
-    monkeypatch.setattr(ledger_module, "CHECKPOINT_EVERY", 20)
-    monkeypatch.setattr(ledger_module, "WAL_LIMIT_FRAMES", 200)
+    monkeypatch.setattr(wal_checkpoints, "CHECKPOINT_EVERY", 20)
+    monkeypatch.setattr(wal_checkpoints, "WAL_LIMIT_FRAMES", 200)
     sessions, org_id = ledger_file
     ledger = Ledger(sessions, inline=True)
     for index in range(1500):  # one commit each, a few WAL frames each
@@ -193,10 +189,10 @@ def test_a_wal_grown_past_its_limit_gets_a_pass_with_no_commit_beside_it(
 ) -> None:
     """Passes that race unbroken commits never leave the WAL empty, so it would never start
     over: past the limit, the ledger awaits one pass before its next group."""
-    monkeypatch.setattr(ledger_module, "CHECKPOINT_EVERY", 3)
-    monkeypatch.setattr(ledger_module, "WAL_LIMIT_FRAMES", 1)
+    monkeypatch.setattr(wal_checkpoints, "CHECKPOINT_EVERY", 3)
+    monkeypatch.setattr(wal_checkpoints, "WAL_LIMIT_FRAMES", 1)
     sessions, _ = ledger_file
-    checkpoints = _Checkpoints(sessions.kw["bind"])
+    checkpoints = WalCheckpoints(sessions.kw["bind"])
     assert checkpoints.finishing() is None  # no pass has measured the WAL yet
     for _ in range(3):
         checkpoints.committed()  # the third starts a pass beside the commits
@@ -262,7 +258,7 @@ async def test_an_idempotency_key_replays_only_the_request_it_was_served_for(
 ) -> None:
     ledger = Ledger(sessions, inline=True)
     if portable:
-        ledger._rows = _CoreRows(sessions.kw["bind"])
+        ledger._rows = CoreRows(sessions.kw["bind"])
     await ledger.record(_entry(org_id, 1, "k", "request-a"))
     await ledger.close()
     assert ledger.replay(org_id, "k", "request-a") == StoredResponse(200, "application/json", b"{}")
@@ -280,7 +276,7 @@ async def test_a_different_request_racing_for_a_key_is_refused_as_a_reused_key(
     one written second learns why it lost, a repeat (409) or another request (422)."""
     ledger = Ledger(sessions, inline=True)
     if portable:
-        ledger._rows = _CoreRows(sessions.kw["bind"])
+        ledger._rows = CoreRows(sessions.kw["bind"])
     results = await asyncio.gather(
         ledger.record(_entry(org_id, 1, "k", "request-a")),
         ledger.record(_entry(org_id, 2, "k", "request-b")),

@@ -85,8 +85,11 @@ async def usage(
     end: datetime | None = None,
     group_by: Literal["day", "model", "key"] = "day",
 ) -> dict[str, Any]:
-    """Units used, summed by day, model or key; ``start``/``end`` default to this month.
-    Your organisation's (the operator may name any with ``organisation``)."""
+    """Units used, summed by day (UTC), model or key; ``start``/``end`` default to this month
+    and may be any instants (whole hours are read from the hourly rollups, a partial first or
+    last hour from the usage records: exact either way). Quantities are exact decimal strings
+    (``"706245"``, ``"0.5"``). Your organisation's (the operator may name any with
+    ``organisation``)."""
     period = Period.of(datetime.now(UTC))
     start = start or period.start
     end = end or period.end
