@@ -25,7 +25,11 @@ def summarize(frame: pd.DataFrame, target: str | None, files: int = 0) -> Datase
         for name in frame.columns
     ]
     return DatasetSummary(
-        rows=len(frame), columns=columns, class_balance=class_balance(frame, target), files=files
+        rows=len(frame),
+        columns=columns,
+        column_count=len(columns),
+        class_balance=class_balance(frame, target),
+        files=files,
     )
 
 

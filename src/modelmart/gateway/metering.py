@@ -57,6 +57,7 @@ from modelmart.gateway.openai_errors import (
 from modelmart.gateway.responses import error_response
 from modelmart.gateway.services import Services
 from modelmart.gateway.usage import reported_usage
+from modelmart.serving.batcher import CLIENT_GONE
 from modelmart.tenancy import Principal
 
 MAX_STORED_RESPONSE = 4 * 1024 * 1024
@@ -163,12 +164,16 @@ class MeteredRoute(APIRoute):
         render = self.render_error
 
         async def handle(request: Request) -> Response:
+            # A queued request whose client left is dropped before it reaches the model.
+            watching = CLIENT_GONE.set(request.is_disconnected)
             try:
                 response = await handler(request)
             except _Replay as replay:
                 return _replayed(replay.stored)
             except ModelMartError as error:
                 return render(error)
+            finally:
+                CLIENT_GONE.reset(watching)
             ticket = getattr(request.state, _TICKET, None)
             if not isinstance(ticket, _Ticket):  # accounts off: nothing to bill
                 return response
