@@ -93,7 +93,8 @@ def _header_columns(path: Path, separator: str, max_columns: int) -> tuple[int, 
 
 
 def _parquet_columns(path: Path, name: str) -> int:
-    import pyarrow.parquet as pq  # with pandas' Parquet support; only once a file arrives
+    # With pandas' Parquet support (no type information); imported once a file arrives.
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     try:
         return len(pq.read_schema(path).names)
