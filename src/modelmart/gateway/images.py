@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from modelmart.errors import ImageTooLarge, InvalidRequest, UnsupportedFormat, ValidationFailed
-from modelmart.runtimes.vision.images import decode_base64, decode_image, image_pixels
+from modelmart.runtimes.vision.images import (
+    RELEASE_ABOVE_PIXELS,
+    decode_base64,
+    decode_image,
+    image_pixels,
+    release_memory,
+)
 
 MAX_IMAGES = 16
 """Images per request; more should be split into several requests."""
@@ -78,8 +84,8 @@ async def read_image_input(request: Request) -> ImageInput:
         )
     _check_count(found.images)
     budget = _pixel_budget(request)
-    await asyncio.to_thread(check_pixel_budget, found.images, budget)
-    await asyncio.to_thread(_decode_all, found.images)
+    pixels = await asyncio.to_thread(check_pixel_budget, found.images, budget)
+    await asyncio.to_thread(_decode_all, found.images, release=pixels > RELEASE_ABOVE_PIXELS)
     return found
 
 
@@ -88,9 +94,9 @@ def _pixel_budget(request: Request) -> int:
     return budget
 
 
-def check_pixel_budget(images: list[bytes], budget: int) -> None:
-    """Refuse ``images`` whose declared sizes add up to more than ``budget`` pixels, from
-    their headers alone (nothing is decoded)."""
+def check_pixel_budget(images: list[bytes], budget: int) -> int:
+    """The pixels ``images`` declare together; refused when more than ``budget``, from their
+    headers alone (nothing is decoded)."""
     counts = [image_pixels(data, f"image {index + 1}") for index, data in enumerate(images)]
     total = sum(counts)
     if total > budget:
@@ -100,6 +106,7 @@ def check_pixel_budget(images: list[bytes], budget: int) -> None:
             "in several requests",
             details={"pixels": total, "max_request_pixels": budget, "images": len(images)},
         )
+    return total
 
 
 def _from_json(body: bytes) -> ImageInput:
@@ -172,6 +179,8 @@ def _check_count(images: list[bytes]) -> None:
         )
 
 
-def _decode_all(images: list[bytes]) -> None:
+def _decode_all(images: list[bytes], *, release: bool = False) -> None:
     for index, data in enumerate(images):
         decode_image(data, f"image {index + 1}", fit=CHECK_SIZE)
+    if release:  # a PNG or TIFF is decoded at full size even for a check
+        release_memory()

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ctypes
+import ctypes.util
+import functools
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,6 +32,9 @@ MAX_PIXELS = 40_000_000
 
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 """What Pillow may decode here: the common photo formats, and none of its rarer decoders."""
+
+RELEASE_ABOVE_PIXELS = 8_000_000
+"""After decoding more pixels than this in one go, free memory back to the system."""
 
 _SEND = "send the bytes of a JPEG, PNG, WebP, BMP, GIF or TIFF file"
 
@@ -148,6 +154,37 @@ def each_image(
 ) -> Iterator[Array]:
     """The images of an ``image`` BYTES tensor decoded one at a time, for a model that needs
     them at full size: only one is in memory at once."""
+    decoded = 0
     for index, item in enumerate(images.ravel()):
         what = f"image {index + 1}"
-        yield decode_image(image_bytes(item, what), what, max_pixels, fit)
+        data = image_bytes(item, what)
+        decoded += image_pixels(data, what)
+        yield decode_image(data, what, max_pixels, fit)
+    if decoded > RELEASE_ABOVE_PIXELS:
+        release_memory()
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    A full-size decode allocates hundreds of megabytes that are freed right after, but glibc
+    keeps them in its arenas (those of worker threads above all), so the process stays that
+    large. Measured: 16 checks of 40 MP PNGs in a thread left 380 MB resident where 80 MB
+    were used; ``malloc_trim`` brought it back to 80 MB in about 20 ms. A garbage collection
+    adds nothing here: pixel buffers are freed as soon as they are dropped.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], object] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim: Callable[[int], object] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+    return trim

@@ -10,6 +10,7 @@ from PIL import Image
 
 from modelmart.errors import ImageTooLarge, InvalidImage
 from modelmart.gateway.images import check_pixel_budget
+from modelmart.runtimes.vision import images as vision_images
 from modelmart.runtimes.vision.images import decode_image, each_image, image_pixels
 
 
@@ -57,3 +58,22 @@ def test_the_pixel_budget_counts_all_images_of_a_request_together() -> None:
     assert refused.value.status == 413
     assert "3999999 pixels per request" in refused.value.message
     assert refused.value.details["pixels"] == 4_000_000
+
+
+def test_memory_is_handed_back_after_a_batch_of_many_pixels_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    released: list[bool] = []
+    monkeypatch.setattr(vision_images, "release_memory", lambda: released.append(True))
+    monkeypatch.setattr(vision_images, "RELEASE_ABOVE_PIXELS", 10_000)
+    small = np.array([encoded((50, 50), "PNG")] * 2, dtype=object)  # 5,000 pixels
+    large = np.array([encoded((100, 100), "PNG")] * 2, dtype=object)  # 20,000 pixels
+
+    list(each_image(small))
+    assert released == []
+    list(each_image(large))
+    assert released == [True]
+
+
+def test_release_memory_runs_wherever_the_c_library_is() -> None:
+    vision_images.release_memory()  # glibc trims; elsewhere it does nothing, without failing
