@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=16 * MIB, gt=0, description="Inference body limit.")
     max_upload_bytes: int = Field(default=2048 * MIB, gt=0, description="Artifact upload limit.")
     max_unpacked_bytes: int = Field(
-        default=8192 * MIB, gt=0, description="Limit on what an uploaded archive may expand to."
+        default=2048 * MIB, gt=0, description="Limit on what an uploaded archive may expand to."
     )
     inference_timeout_s: float = Field(
         default=30.0, gt=0, description="Default time a batch may run before its worker is killed."
@@ -66,6 +66,36 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     json_logs: bool = True
+    max_queued_requests: int = Field(
+        default=64,
+        ge=1,
+        description="Requests one deployment's batch queue holds; more are refused with 503 "
+        "overloaded and a Retry-After.",
+    )
+    max_request_pixels: int = Field(
+        default=100_000_000,
+        gt=0,
+        description="Pixels all images of one image-task request may declare together; "
+        "more are refused with 413 image_too_large before decoding.",
+    )
+    max_dataset_columns: int = Field(
+        default=2000,
+        ge=1,
+        description="Columns a dataset table may have; wider uploads are refused from their "
+        "header line before parsing.",
+    )
+    max_unpack_ratio: float = Field(
+        default=100.0,
+        gt=1,
+        description="How many times its own size an uploaded archive may expand to (at least "
+        "64 MiB); checked from the sizes it declares and again while it is written.",
+    )
+    max_queue_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a request waits in a deployment's queue before it is dropped "
+        "(503 overloaded), so a backlog never turns into unbounded latency.",
+    )
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

@@ -28,6 +28,8 @@
     ├── PayloadTooLarge                  413 payload_too_large
     ├── NotReady                         503 not_ready
     │   └── ServerUnreachable            503 server_unreachable (raised by the SDK only)
+    ├── Overloaded                       503 overloaded
+    ├── ClientDisconnected               499 client_closed_request
     ├── InferenceError                   500 model_error
     │   ├── BadModelOutput               500 bad_model_output
     │   ├── WorkerCrashed                502 worker_crashed
@@ -262,6 +264,15 @@ class Overloaded(ModelMartError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+class ClientDisconnected(ModelMartError):
+    """The client closed its connection while its request waited in a deployment's queue:
+    the request was dropped before reaching the model (nothing was billed). Nobody reads
+    this answer; it names what happened in the access log."""
+
+    status = 499
+    code = "client_closed_request"
 
 
 class ServerUnreachable(NotReady):

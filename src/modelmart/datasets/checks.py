@@ -8,7 +8,7 @@ from pathlib import Path
 
 from modelmart.datasets.loading import read_examples
 from modelmart.datasets.media import check_media_files, detect_media_kind, zip_entries
-from modelmart.datasets.reading import detect_file_format, read_table
+from modelmart.datasets.reading import MAX_COLUMNS, check_width, detect_file_format, read_table
 from modelmart.datasets.summary import summarize
 from modelmart.datasets.validation import default_target, detect_table_kind, validate_table
 from modelmart.errors import InvalidDataset
@@ -26,7 +26,11 @@ class CheckedUpload:
 
 
 def check_upload(
-    path: Path, filename: str, metadata: DatasetMetadata, max_unpacked_bytes: int
+    path: Path,
+    filename: str,
+    metadata: DatasetMetadata,
+    max_unpacked_bytes: int,
+    max_columns: int = MAX_COLUMNS,
 ) -> CheckedUpload:
     """Detect, validate and summarise an upload; InvalidDataset says what to fix."""
     file_format = detect_file_format(path, filename)
@@ -37,6 +41,7 @@ def check_upload(
             f"a {metadata.kind} dataset is uploaded as a .zip; {filename!r} is a {file_format} "
             "table"
         )
+    check_width(path, file_format, filename, max_columns)
     frame = read_table(path, file_format, filename)
     columns = [str(c) for c in frame.columns]
     kind = metadata.kind or detect_table_kind(columns)

@@ -50,7 +50,9 @@ def zip_entries(path: Path, max_unpacked_bytes: int) -> list[str]:
         if total > max_unpacked_bytes:
             raise InvalidDataset(
                 f"the zip expands to more than the {max_unpacked_bytes}-byte limit (at entry "
-                f"{info.filename!r}); split the dataset or raise MODELMART_MAX_UNPACKED_BYTES",
+                f"{info.filename!r}); split the dataset, or raise MODELMART_MAX_UNPACKED_BYTES "
+                "(or MODELMART_MAX_UNPACK_RATIO, when the limit is that many times the zip's "
+                "size)",
                 details={"entry": info.filename, "limit_bytes": max_unpacked_bytes},
             )
     return [

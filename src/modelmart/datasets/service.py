@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.datasets.stored import StoredDataset
 from modelmart.errors import AlreadyExists, DatasetNotFound, InvalidRequest
+from modelmart.registry.archives import MAX_UNPACK_RATIO, expansion_limit
 from modelmart.schemas.datasets import (
     DatasetInfo,
     DatasetKind,
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from modelmart.datasets.checks import CheckedUpload
 
 MAX_PREVIEW_ROWS = 1000
+MAX_COLUMNS = 2000
+"""Columns a table may have unless the server's settings say otherwise (the same figure as
+:data:`modelmart.datasets.reading.MAX_COLUMNS`, which this module does not import: pandas)."""
 
 
 def new_dataset_name(principal: Principal, name: str) -> str:
@@ -44,6 +48,9 @@ def new_dataset_name(principal: Principal, name: str) -> str:
 
 
 def _info(row: DatasetVersionRow) -> DatasetInfo:
+    summary = DatasetSummary.model_validate(row.summary)
+    if not summary.column_count:  # recorded before the count was kept
+        summary = summary.model_copy(update={"column_count": len(summary.columns)})
     return DatasetInfo(
         name=row.name,
         version=row.version,
@@ -54,9 +61,15 @@ def _info(row: DatasetVersionRow) -> DatasetInfo:
         target=row.target,
         description=row.description,
         owner=row.owner,
-        summary=DatasetSummary.model_validate(row.summary),
+        summary=summary,
         created_at=row.created_at,
     )
+
+
+def _listed(info: DatasetInfo) -> DatasetInfo:
+    """``info`` as a list shows it: the column count without every column's statistics, so
+    a list stays small however wide the tables (the detail view has them)."""
+    return info.model_copy(update={"summary": info.summary.model_copy(update={"columns": []})})
 
 
 class DatasetService:
@@ -71,11 +84,16 @@ class DatasetService:
         cache_dir: Path,
         max_unpacked_bytes: int,
         on_demand: Mapping[str, Callable[[DatasetService], object]] | None = None,
+        *,
+        max_columns: int = MAX_COLUMNS,
+        max_unpack_ratio: float = MAX_UNPACK_RATIO,
     ) -> None:
         self._sessions = session_factory
         self._store = store
         self._cache_dir = cache_dir
         self._max_unpacked_bytes = max_unpacked_bytes
+        self._max_columns = max_columns
+        self._max_unpack_ratio = max_unpack_ratio
         self._on_demand = dict(on_demand or {})
 
     def register(
@@ -92,7 +110,9 @@ class DatasetService:
         from modelmart.datasets.checks import check_upload  # pandas: only once data arrives
 
         stored = new_dataset_name(principal, name)
-        checked = check_upload(upload, filename, metadata, self._max_unpacked_bytes)
+        checked = check_upload(
+            upload, filename, metadata, self._unpack_limit(upload), self._max_columns
+        )
         ref = self._store.put(upload)
         args = (stored, checked, ref.digest, ref.size, metadata.description, principal.owner)
         try:
@@ -166,8 +186,9 @@ class DatasetService:
         raise _not_found(ref, version)
 
     def visible(self, principal: Principal) -> list[DatasetInfo]:
-        """The newest version of every dataset ``principal`` may see, by stored name."""
-        return [info for info in self.list_latest() if principal.can_see_owned(info.owner)]
+        """The newest version of every dataset ``principal`` may see, by stored name, as a
+        list shows them (column count, not every column)."""
+        return [_listed(info) for info in self.list_latest() if principal.can_see_owned(info.owner)]
 
     def versions(self, principal: Principal, ref: str) -> list[DatasetInfo]:
         """Every version of the dataset ``ref`` means to ``principal``, oldest first."""
@@ -178,7 +199,7 @@ class DatasetService:
                 .where(DatasetVersionRow.name == name)
                 .order_by(DatasetVersionRow.version)
             )
-            return [_info(row) for row in rows]
+            return [_listed(_info(row)) for row in rows]
 
     def list_latest(self) -> list[DatasetInfo]:
         """The newest version of every dataset, by name (whoever owns it)."""
@@ -241,8 +262,12 @@ class DatasetService:
             digest=info.digest,
             blob=self._store.path(info.digest),
             cache_dir=self._cache_dir,
-            max_unpacked_bytes=self._max_unpacked_bytes,
+            max_unpacked_bytes=self._unpack_limit(self._store.path(info.digest)),
         )
+
+    def _unpack_limit(self, archive: Path) -> int:
+        """What ``archive`` may unpack to: the absolute limit, or less by the ratio."""
+        return expansion_limit(archive, self._max_unpacked_bytes, self._max_unpack_ratio)
 
     def preview(self, info: DatasetInfo, rows: int) -> DatasetPreview:
         """The first ``rows`` examples of ``info`` (at most 1000)."""
@@ -251,12 +276,9 @@ class DatasetService:
 
         if not 1 <= rows <= MAX_PREVIEW_ROWS:
             raise InvalidRequest(f"rows must be between 1 and {MAX_PREVIEW_ROWS}; got {rows}")
+        blob = self._store.path(info.digest)
         frame = read_examples(
-            self._store.path(info.digest),
-            info.file_format,
-            info.kind,
-            info.target,
-            self._max_unpacked_bytes,
+            blob, info.file_format, info.kind, info.target, self._unpack_limit(blob)
         )
         return DatasetPreview(
             name=info.name,

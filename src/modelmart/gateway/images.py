@@ -5,6 +5,11 @@ Both shapes carry the same fields: ``model`` (a deployment name), the images (``
 JSON: one base64 string or a list; ``image`` file fields in a form, repeated for several) and
 the task's options (``top_k``, ``threshold``). Every image is decoded once here, so an empty,
 corrupt or oversized one is a 4xx naming it, not a failed batch.
+
+The work one request may ask for is bounded by a pixel budget for all its images together
+(``max_request_pixels``), checked from the sizes the files declare before anything is
+decoded; the check decode then runs at a small fraction of the size (JPEG's DCT scaling), so
+it costs a thumbnail's memory, not the photo's.
 """
 
 from __future__ import annotations
@@ -18,14 +23,23 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from modelmart.errors import InvalidRequest, UnsupportedFormat, ValidationFailed
-from modelmart.runtimes.vision.images import decode_base64, decode_image
+from modelmart.errors import ImageTooLarge, InvalidRequest, UnsupportedFormat, ValidationFailed
+from modelmart.runtimes.vision.images import (
+    RELEASE_ABOVE_PIXELS,
+    decode_base64,
+    decode_image,
+    image_pixels,
+    release_memory,
+)
 
 MAX_IMAGES = 16
 """Images per request; more should be split into several requests."""
 
 FILE_FIELD = "image"
 OPTIONS = ("top_k", "threshold")
+
+CHECK_SIZE = 64
+"""The shorter side the gateway's check decode needs: enough to prove the file decodes."""
 
 
 class ImageTaskBody(BaseModel):
@@ -55,7 +69,8 @@ class ImageInput:
 
 
 async def read_image_input(request: Request) -> ImageInput:
-    """The images and options of ``request``, JSON or multipart; every image decoded once."""
+    """The images and options of ``request``, JSON or multipart; every image decoded once,
+    after their declared sizes were checked against the request's pixel budget."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0]
     if content_type.strip().lower() == "multipart/form-data":
         found = await _from_form(request)
@@ -68,8 +83,30 @@ async def read_image_input(request: Request) -> ImageInput:
             details={"content_type": content_type},
         )
     _check_count(found.images)
-    await asyncio.to_thread(_decode_all, found.images)
+    budget = _pixel_budget(request)
+    pixels = await asyncio.to_thread(check_pixel_budget, found.images, budget)
+    await asyncio.to_thread(_decode_all, found.images, release=pixels > RELEASE_ABOVE_PIXELS)
     return found
+
+
+def _pixel_budget(request: Request) -> int:
+    budget: int = request.app.state.services.settings.max_request_pixels
+    return budget
+
+
+def check_pixel_budget(images: list[bytes], budget: int) -> int:
+    """The pixels ``images`` declare together; refused when more than ``budget``, from their
+    headers alone (nothing is decoded)."""
+    counts = [image_pixels(data, f"image {index + 1}") for index, data in enumerate(images)]
+    total = sum(counts)
+    if total > budget:
+        raise ImageTooLarge(
+            f"the {len(images)} image(s) of this request have {total} pixels together, more "
+            f"than the budget of {budget} pixels per request; scale them down or send them "
+            "in several requests",
+            details={"pixels": total, "max_request_pixels": budget, "images": len(images)},
+        )
+    return total
 
 
 def _from_json(body: bytes) -> ImageInput:
@@ -142,6 +179,8 @@ def _check_count(images: list[bytes]) -> None:
         )
 
 
-def _decode_all(images: list[bytes]) -> None:
+def _decode_all(images: list[bytes], *, release: bool = False) -> None:
     for index, data in enumerate(images):
-        decode_image(data, f"image {index + 1}")
+        decode_image(data, f"image {index + 1}", fit=CHECK_SIZE)
+    if release:  # a PNG or TIFF is decoded at full size even for a check
+        release_memory()

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,19 +119,33 @@ class _EndpointCollector(Collector):
     def __init__(self, endpoints: Callable[[], dict[str, Endpoint]]) -> None:
         self._endpoints = endpoints
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
+        labels = ["deployment"]
         depth = GaugeMetricFamily(
-            "modelmart_queue_depth", "Requests waiting for a batch", labels=["deployment"]
+            "modelmart_queue_depth", "Requests waiting for a batch", labels=labels
+        )
+        limit = GaugeMetricFamily(
+            "modelmart_queue_limit", "Requests the queue holds before refusing", labels=labels
+        )
+        rejected = CounterMetricFamily(
+            "modelmart_rejected_requests", "Requests refused: the queue was full", labels=labels
+        )
+        dropped = CounterMetricFamily(
+            "modelmart_dropped_requests",
+            "Queued requests dropped before the model: waited too long or the client left",
+            labels=labels,
         )
         ready = GaugeMetricFamily(
-            "modelmart_ready_instances", "Loaded instances serving", labels=["deployment"]
+            "modelmart_ready_instances", "Loaded instances serving", labels=labels
         )
         for name, endpoint in self._endpoints().items():
             status = endpoint.status()
             depth.add_metric([name], status.queue_depth)
+            limit.add_metric([name], status.queue_limit)
+            rejected.add_metric([name], status.rejected)
+            dropped.add_metric([name], status.dropped)
             ready.add_metric([name], status.ready_instances)
-        yield depth
-        yield ready
+        yield from (depth, limit, rejected, dropped, ready)
 
 
 class RequestObserver:

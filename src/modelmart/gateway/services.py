@@ -23,6 +23,7 @@ from modelmart.gateway.observability import Metrics
 from modelmart.gateway.training_services import TrainingServices, start_training_services
 from modelmart.registry.inspection import IsolatedInspector
 from modelmart.registry.service import Registry
+from modelmart.serving.batcher import Admission
 from modelmart.serving.local import LocalPlacement
 from modelmart.serving.placement import Placement
 from modelmart.serving.router import Router
@@ -64,13 +65,18 @@ async def build_services(
             settings.cache_dir,
             settings.max_unpacked_bytes,
             IsolatedInspector(settings.instance_start_timeout_s),
+            max_unpack_ratio=settings.max_unpack_ratio,
         )
         router = Router()
         metrics = Metrics(router.endpoints)
         manager = DeploymentManager(
             registry,
             DeploymentRepository(sessions),
-            placement or LocalPlacement(observer=metrics.observe_batch),
+            placement
+            or LocalPlacement(
+                observer=metrics.observe_batch,
+                admission=Admission(settings.max_queued_requests, settings.max_queue_wait_s),
+            ),
             router,
             ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),
         )

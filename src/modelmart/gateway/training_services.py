@@ -42,6 +42,8 @@ def start_training_services(
         settings.cache_dir / "datasets",
         settings.max_unpacked_bytes,
         on_demand_samples(),
+        max_columns=settings.max_dataset_columns,
+        max_unpack_ratio=settings.max_unpack_ratio,
     )
     jobs = JobService(
         JobRecords(sessions),

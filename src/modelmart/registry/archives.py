@@ -5,6 +5,10 @@ Uploads are untrusted: an entry may not land outside the target folder (absolute
 is capped both by the sizes the archive declares and by the bytes actually written. An archive
 is unpacked into a temporary folder and renamed into the cache only when complete, so a
 half-unpacked model directory is never used.
+
+The cap is the smaller of an absolute limit and ``max_ratio`` times the archive's own size
+(:func:`expansion_limit`): a 1 MB upload that declares a gigabyte is refused before anything
+is written, and one whose declared sizes lie is stopped as soon as its writes pass the cap.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from typing import IO
 from modelmart.errors import InvalidArtifact
 
 CHUNK_BYTES = 1024 * 1024
+MAX_UNPACK_RATIO = 100.0
+"""How many times its own size an archive may expand to, unless the settings say otherwise."""
+RATIO_FREE_BYTES = 64 * 1024 * 1024
+"""What any archive may expand to whatever its ratio: a small model of mostly zeros
+compresses past any sensible ratio, and this much is harmless."""
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError)
 
@@ -58,14 +67,27 @@ def model_dir(root: Path) -> Path:
     return root
 
 
+def expansion_limit(archive: Path, max_unpacked_bytes: int, max_ratio: float) -> int:
+    """The bytes ``archive`` may unpack to: at most ``max_unpacked_bytes``, and at most
+    ``max_ratio`` times its own size (but never less than :data:`RATIO_FREE_BYTES`)."""
+    by_ratio = max(RATIO_FREE_BYTES, int(archive.stat().st_size * max_ratio))
+    return min(max_unpacked_bytes, by_ratio)
+
+
 @contextmanager
-def extracted(archive: Path, scratch_dir: Path, max_unpacked_bytes: int) -> Iterator[Path]:
+def extracted(
+    archive: Path,
+    scratch_dir: Path,
+    max_unpacked_bytes: int,
+    max_ratio: float = MAX_UNPACK_RATIO,
+) -> Iterator[Path]:
     """Unpack ``archive`` into a new temporary folder under ``scratch_dir`` and yield that
     folder; it is removed on exit unless :func:`publish` moved it away."""
     scratch_dir.mkdir(parents=True, exist_ok=True)
+    limit = expansion_limit(archive, max_unpacked_bytes, max_ratio)
     root = Path(tempfile.mkdtemp(prefix=".unpack-", dir=scratch_dir))
     try:
-        _Extractor(root, max_unpacked_bytes).extract(archive)
+        _Extractor(root, limit, max_unpacked_bytes).extract(archive)
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -81,12 +103,18 @@ def publish(unpacked: Path, target: Path) -> None:
             raise
 
 
-def unpack_cached(archive: Path, cache_dir: Path, digest: str, max_unpacked_bytes: int) -> Path:
+def unpack_cached(
+    archive: Path,
+    cache_dir: Path,
+    digest: str,
+    max_unpacked_bytes: int,
+    max_ratio: float = MAX_UNPACK_RATIO,
+) -> Path:
     """The unpacked root of the archive whose blob digest is ``digest``, unpacking it into
     ``cache_dir/<digest>`` the first time."""
     target = cache_dir / digest
     if not target.is_dir():
-        with extracted(archive, cache_dir, max_unpacked_bytes) as root:
+        with extracted(archive, cache_dir, max_unpacked_bytes, max_ratio) as root:
             publish(root, target)
     return target
 
@@ -128,10 +156,11 @@ def _check_link_target(name: str, link_target: str) -> None:
 class _Extractor:
     """One extraction: tracks the bytes written against the limit."""
 
-    def __init__(self, root: Path, max_unpacked_bytes: int) -> None:
+    def __init__(self, root: Path, limit: int, max_unpacked_bytes: int) -> None:
         # Resolved once so that any difference realpath finds later comes from the archive.
         self.root = Path(os.path.realpath(root))
-        self.limit = max_unpacked_bytes
+        self.limit = limit
+        self.by_ratio = limit < max_unpacked_bytes  # which cap is the binding one
         self.written = 0
 
     def extract(self, archive: Path) -> None:
@@ -151,10 +180,18 @@ class _Extractor:
             ) from exc
 
     def _too_large(self, name: str) -> InvalidArtifact:
+        if self.by_ratio:
+            return InvalidArtifact(
+                f"archive expands past {self.limit} bytes (at entry {name!r}), more than "
+                "MODELMART_MAX_UNPACK_RATIO times its own size allows; it looks like a "
+                "decompression bomb. Upload the model less compressed, or raise "
+                "MODELMART_MAX_UNPACK_RATIO",
+                details={"entry": name, "limit": self.limit, "reason": "ratio"},
+            )
         return InvalidArtifact(
             f"archive expands past the {self.limit}-byte limit (at entry {name!r}); upload a "
             "smaller model or raise MODELMART_MAX_UNPACKED_BYTES",
-            details={"entry": name, "limit": self.limit},
+            details={"entry": name, "limit": self.limit, "reason": "size"},
         )
 
     def _check_declared(self, sizes: list[tuple[str, int]]) -> None:

@@ -27,7 +27,13 @@ from modelmart.errors import (
     InvalidRequest,
     ModelNotFound,
 )
-from modelmart.registry.archives import extracted, model_dir, publish, unpack_cached
+from modelmart.registry.archives import (
+    MAX_UNPACK_RATIO,
+    extracted,
+    model_dir,
+    publish,
+    unpack_cached,
+)
 from modelmart.registry.formats import detect_format, is_directory_format
 from modelmart.registry.names import check_alias_name, new_model_name
 from modelmart.registry.packages import PackageManifest, assemble, manifest_summary
@@ -89,8 +95,8 @@ class Registry:
     """Models, versions and aliases in the metadata database; artifacts in ``artifacts``.
 
     ``cache_dir`` holds unpacked archives keyed by digest; ``max_unpacked_bytes`` caps what one
-    archive may expand to; ``inspector`` loads an artifact to learn its signature (unit tests
-    pass a fake).
+    archive may expand to, and ``max_unpack_ratio`` how many times its own size; ``inspector``
+    loads an artifact to learn its signature (unit tests pass a fake).
     """
 
     def __init__(
@@ -100,11 +106,14 @@ class Registry:
         cache_dir: Path,
         max_unpacked_bytes: int,
         inspector: Inspector = inspect_artifact,
+        *,
+        max_unpack_ratio: float = MAX_UNPACK_RATIO,
     ) -> None:
         self._sessions = session_factory
         self._artifacts = artifacts
         self._cache_dir = cache_dir
         self._max_unpacked_bytes = max_unpacked_bytes
+        self._max_unpack_ratio = max_unpack_ratio
         self._inspect = inspector
 
     # Models
@@ -305,7 +314,9 @@ class Registry:
         if not is_directory_format(artifact_format):
             yield upload_path, None
             return
-        with extracted(upload_path, self._cache_dir, self._max_unpacked_bytes) as root:
+        with extracted(
+            upload_path, self._cache_dir, self._max_unpacked_bytes, self._max_unpack_ratio
+        ) as root:
             yield model_dir(root), root
 
     def _insert_version(self, model_name: str, new: _NewVersion) -> VersionInfo:
@@ -382,7 +393,11 @@ class Registry:
             artifact_format = manifest.format
         elif is_directory_format(version.format):
             root = unpack_cached(
-                blob, self._cache_dir, version.artifact_digest, self._max_unpacked_bytes
+                blob,
+                self._cache_dir,
+                version.artifact_digest,
+                self._max_unpacked_bytes,
+                self._max_unpack_ratio,
             )
             path = model_dir(root)
         return LoadRequest(

@@ -34,7 +34,10 @@ class DatasetSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     rows: int
-    columns: list[ColumnSummary]
+    columns: list[ColumnSummary] = Field(
+        description="each column's statistics; empty in list views, which give column_count"
+    )
+    column_count: int = 0
     class_balance: dict[str, int] = Field(default_factory=dict)
     files: int = 0
 

@@ -4,20 +4,70 @@ Requests wait in one queue per deployment; every instance pulls the next batch w
 An idle instance takes what is queued right away, so a lone request never waits for company.
 It waits up to ``max_delay`` for more only while other instances are busy, the sign of
 concurrent load where a fuller batch pays for the wait.
+
+Admission control keeps the queue bounded (:class:`Admission`): a request that finds
+``max_queued`` requests already waiting is refused at once with
+:class:`~modelmart.errors.Overloaded` (503, ``Retry-After`` from the rate the queue drains at),
+and a queued request is dropped before it reaches the model when it waited longer than
+``max_wait_s`` or its client went away. Neither reaches the model, so neither is billed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from modelmart.arrays import Batch
-from modelmart.errors import BadModelOutput
+from modelmart.errors import BadModelOutput, ClientDisconnected, Overloaded
 from modelmart.serving.sizing import BatchSizer
+
+ClientGone = Callable[[], Awaitable[bool]]
+"""Says whether the client of the request being served has disconnected."""
+
+CLIENT_GONE: ContextVar[ClientGone | None] = ContextVar("client_gone", default=None)
+"""Set by the gateway around an inference route, so a queued request whose client left is
+dropped without the route passing anything down."""
+
+GONE_POLL_S = 0.25
+"""How often a queued request checks that its client is still there."""
+
+DRAIN_WINDOW_S = 10.0
+"""The recent past the drain rate (for ``Retry-After``) is measured over."""
+
+MAX_RETRY_AFTER_S = 60
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How much one deployment's queue holds: at most ``max_queued`` requests waiting for a
+    batch, each for at most ``max_wait_s`` seconds."""
+
+    max_queued: int = 64
+    max_wait_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_queued < 1 or self.max_wait_s <= 0:
+            raise ValueError(
+                f"admission of {self.max_queued} queued requests waiting {self.max_wait_s} s; "
+                "expected at least 1 request and a positive wait"
+            )
+
+
+@dataclass
+class AdmissionCounts:
+    """Requests that never reached the model, by reason (monotonic counters)."""
+
+    rejected: int = 0  # the queue was full
+    expired: int = 0  # waited longer than max_wait_s
+    abandoned: int = 0  # the client disconnected while queued
 
 
 def batch_size(batch: Batch) -> int:
@@ -38,6 +88,7 @@ class PendingRequest:
     size: int
     future: asyncio.Future[tuple[Batch, int]]
     enqueued_at: float = field(default_factory=time.perf_counter)
+    taken: bool = False  # in a batch: from here on it runs, whatever its client does
 
 
 @dataclass
@@ -89,12 +140,25 @@ class GatheredBatch:
 class Batcher:
     """The queue of one deployment."""
 
-    def __init__(self, max_batch_size: int, max_delay_s: float) -> None:
+    def __init__(
+        self,
+        max_batch_size: int,
+        max_delay_s: float,
+        admission: Admission | None = None,
+        *,
+        name: str = "this deployment",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.sizer = BatchSizer(max_batch_size)
         self.max_delay_s = max_delay_s
+        self.admission = admission or Admission()
+        self.counts = AdmissionCounts()
+        self._name = name
+        self._clock = clock
         self._queue: deque[PendingRequest] = deque()
         self._arrived = asyncio.Event()
         self._running = 0  # batches taken by instances and not yet finished
+        self._drained: deque[tuple[float, int]] = deque()  # (when, requests taken)
 
     @property
     def max_batch_size(self) -> int:
@@ -117,13 +181,91 @@ class Batcher:
     def running(self) -> int:
         return self._running
 
-    async def submit(self, inputs: Batch) -> tuple[Batch, int]:
+    async def submit(self, inputs: Batch, gone: ClientGone | None = None) -> tuple[Batch, int]:
         """Queue ``inputs`` and wait for their outputs and the model version that ran
-        them."""
+        them. Raises :class:`Overloaded` when the queue is full or the request waited too
+        long, :class:`ClientDisconnected` when ``gone`` says its client left while queued."""
+        if len(self._queue) >= self.admission.max_queued:
+            self.counts.rejected += 1
+            raise self._overloaded()
         future: asyncio.Future[tuple[Batch, int]] = asyncio.get_running_loop().create_future()
-        self._queue.append(PendingRequest(inputs, batch_size(inputs), future))
+        request = PendingRequest(inputs, batch_size(inputs), future, self._clock())
+        self._queue.append(request)
         self._arrived.set()
-        return await future
+        try:
+            return await self._outcome(request, gone)
+        finally:
+            if not request.taken:
+                self._discard(request)
+
+    def retry_after_s(self) -> int:
+        """Seconds until the queue has drained at its recent rate: at least 1."""
+        rate = self.drain_rate()
+        if rate <= 0:
+            return 1
+        return max(1, min(MAX_RETRY_AFTER_S, math.ceil(len(self._queue) / rate)))
+
+    def drain_rate(self) -> float:
+        """Requests taken into batches per second over the last ``DRAIN_WINDOW_S``; 0 when
+        none were (nothing known yet)."""
+        now = self._clock()
+        self._forget_drained(now)
+        if not self._drained:
+            return 0.0
+        taken = sum(count for _, count in self._drained)
+        return taken / max(now - self._drained[0][0], 1.0)
+
+    async def _outcome(self, request: PendingRequest, gone: ClientGone | None) -> tuple[Batch, int]:
+        """Wait for ``request``'s outputs; drop it while it is still queued if its deadline
+        passes or its client leaves."""
+        deadline = request.enqueued_at + self.admission.max_wait_s
+        while not request.taken:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                self.counts.expired += 1
+                raise self._expired()
+            wait = min(remaining, GONE_POLL_S) if gone is not None else remaining
+            await asyncio.wait([request.future], timeout=wait)
+            if request.future.done():
+                break
+            if gone is not None and not request.taken and await gone():
+                self.counts.abandoned += 1
+                raise ClientDisconnected(
+                    "the client closed the connection while its request was queued; it was "
+                    "dropped before reaching the model and not billed"
+                )
+        return await request.future
+
+    def _discard(self, request: PendingRequest) -> None:
+        """Take ``request`` out of the queue (it gave up) so it counts against nobody."""
+        if not request.future.done():
+            request.future.cancel()
+        with contextlib.suppress(ValueError):  # already out: failed or dropped by a batch
+            self._queue.remove(request)
+
+    def _overloaded(self) -> Overloaded:
+        limit = self.admission.max_queued
+        wait = self.retry_after_s()
+        return Overloaded(
+            f"{self._name} already has {limit} requests waiting, its queue's limit; retry "
+            f"after {wait} s, or add instances to the deployment",
+            retry_after_s=wait,
+            details={"max_queued": limit},
+        )
+
+    def _expired(self) -> Overloaded:
+        limit = self.admission.max_wait_s
+        wait = self.retry_after_s()
+        return Overloaded(
+            f"the request waited {limit:g} s in {self._name}'s queue without reaching the "
+            f"model and was dropped; retry after {wait} s, or add instances to the deployment",
+            retry_after_s=wait,
+            details={"max_wait_s": limit},
+        )
+
+    def _forget_drained(self, now: float) -> None:
+        while self._drained and now - self._drained[0][0] > DRAIN_WINDOW_S:
+            self._drained.popleft()
 
     async def next_batch(self) -> GatheredBatch:
         """Wait for work and take a batch. Cancel-safe: nothing is taken until it returns."""
@@ -136,6 +278,11 @@ class Batcher:
             taken = self._take()  # another instance may have emptied the queue meanwhile
             if taken:
                 self._running += 1
+                for request in taken:
+                    request.taken = True
+                now = self._clock()
+                self._drained.append((now, len(taken)))
+                self._forget_drained(now)
                 return GatheredBatch(taken)
 
     def fail_queued(self, error: BaseException) -> None:

@@ -20,7 +20,7 @@ from modelmart.arrays import Batch
 from modelmart.errors import InferenceError, ModelMartError, NotReady
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
 from modelmart.schemas.deployments import Isolation
-from modelmart.serving.batcher import Batcher, GatheredBatch
+from modelmart.serving.batcher import CLIENT_GONE, Admission, Batcher, GatheredBatch
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
 from modelmart.serving.leases import Leases
 from modelmart.serving.placement import (
@@ -119,12 +119,18 @@ class LocalEndpoint(Endpoint):
         observer: BatchObserver | None = None,
         instance_factory: InstanceFactory = new_instance,
         backoff: Backoff = DEFAULT_BACKOFF,
+        admission: Admission | None = None,
     ) -> None:
         self.spec = spec
         self._observer = observer
         self._new_instance = instance_factory
         self._backoff = backoff
-        self._batcher = Batcher(spec.max_batch_size, spec.max_delay_ms / 1000)
+        self._batcher = Batcher(
+            spec.max_batch_size,
+            spec.max_delay_ms / 1000,
+            admission,
+            name=f"deployment {spec.name!r}",
+        )
         self._workers: list[_Worker] = []
         self._leases: Leases[_Worker] = Leases()
         self._replacing: set[asyncio.Task[None]] = set()
@@ -140,7 +146,7 @@ class LocalEndpoint(Endpoint):
 
     async def predict(self, inputs: Batch) -> Prediction:
         self._check_serving()
-        outputs, version = await self._batcher.submit(inputs)
+        outputs, version = await self._batcher.submit(inputs, CLIENT_GONE.get())
         return Prediction(outputs, self.spec.target.model, version)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
@@ -182,6 +188,9 @@ class LocalEndpoint(Endpoint):
             starting_instances=self._starting,
             version=self.spec.target.version,
             queue_depth=self._batcher.queue_depth + self._leases.waiting,
+            queue_limit=self._batcher.admission.max_queued,
+            rejected=self._batcher.counts.rejected,
+            dropped=self._batcher.counts.expired + self._batcher.counts.abandoned,
         )
 
     async def close(self) -> None:
@@ -344,12 +353,16 @@ class LocalPlacement(Placement):
         observer: BatchObserver | None = None,
         instance_factory: InstanceFactory = new_instance,
         backoff: Backoff = DEFAULT_BACKOFF,
+        admission: Admission | None = None,
     ) -> None:
         self._observer = observer
         self._instance_factory = instance_factory
         self._backoff = backoff
+        self._admission = admission
 
     async def start(self, spec: EndpointSpec) -> Endpoint:
-        endpoint = LocalEndpoint(spec, self._observer, self._instance_factory, self._backoff)
+        endpoint = LocalEndpoint(
+            spec, self._observer, self._instance_factory, self._backoff, self._admission
+        )
         await endpoint.start()
         return endpoint

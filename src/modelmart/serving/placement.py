@@ -56,6 +56,9 @@ class EndpointStatus:
     starting_instances: int
     version: int
     queue_depth: int
+    queue_limit: int = 0  # requests the batch queue holds before refusing; 0: unbounded
+    rejected: int = 0  # refused because the queue was full (since start)
+    dropped: int = 0  # dropped while queued: waited too long or the client left (since start)
 
 
 BatchObserver = Callable[[str, int, float], None]

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from modelmart.arrays import Batch
 from modelmart.billing.ledger import Ledger, UsageEntry
 from modelmart.billing.retention import RetainedInput
+from modelmart.config import Settings
 from modelmart.errors import ContextLengthExceeded, ModelNotFound, Unauthenticated, WorkerCrashed
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
@@ -289,7 +290,10 @@ def fake_services(
 ) -> SimpleNamespace:
     """What the routes read of the services; accounts are on when ``accounts`` is given."""
     return SimpleNamespace(
-        settings=SimpleNamespace(auth_enabled=accounts is not None),
+        settings=SimpleNamespace(
+            auth_enabled=accounts is not None,
+            max_request_pixels=Settings.model_fields["max_request_pixels"].default,
+        ),
         router=router,
         registry=registry,
         accounts=accounts,

@@ -14,11 +14,13 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message
 
+from modelmart.arrays import Batch
 from modelmart.billing.ledger import Ledger
 from modelmart.catalog.vision_entries import CLASSIFIER_SIGNATURE
 from modelmart.errors import RateLimited
 from modelmart.gateway.routes import chat, inference, openai, tasks, v2, vision
-from modelmart.serving.placement import Endpoint
+from modelmart.serving.batcher import CLIENT_GONE, Admission, Batcher
+from modelmart.serving.placement import Endpoint, Prediction
 from modelmart.serving.router import Router
 from modelmart.store.tables import OrganizationRow
 from modelmart.tenancy import Principal
@@ -462,3 +464,57 @@ async def test_a_deployment_outside_a_keys_scope_cannot_be_read_either(
     assert allowed.status_code == 200
     assert scoped.status_code == missing.status_code == 404
     assert scoped.json() == missing.json()
+
+
+# --- admission control: refused and dropped requests are not billed -------------------------
+
+
+class QueuedEndpoint(FakeEndpoint):
+    """Queues every request in a real :class:`Batcher` that no instance drains."""
+
+    def __init__(self, admission: Admission) -> None:
+        super().__init__("vader-sentiment", SENTIMENT, sentiment)
+        self.batcher = Batcher(8, 0, admission, name="deployment 'vader-sentiment'")
+        self.watched: list[bool] = []
+
+    async def predict(self, inputs: Batch) -> Prediction:
+        gone = CLIENT_GONE.get()
+        self.watched.append(gone is not None)
+        outputs, version = await self.batcher.submit(inputs, gone)
+        return Prediction(outputs, self.spec.target.model, version)
+
+
+@pytest.mark.parametrize("route", ["/v1/tasks/sentiment", "/v1/models/vader-sentiment:predict"])
+async def test_a_full_queue_answers_503_with_retry_after_and_bills_nothing(
+    keys: dict[str, Principal], billing: FakeBilling, route: str
+) -> None:
+    queued = QueuedEndpoint(Admission(max_queued=1))
+    body = SENTENCE if route.startswith("/v1/tasks") else {"instances": ["a good day"]}
+    async with client_for(metered_app({"vader-sentiment": queued}, keys, billing)) as http:
+        waiting = asyncio.create_task(http.post(route, json=body, headers=auth("acme-key")))
+        while queued.batcher.queue_depth < 1:
+            await asyncio.sleep(0.01)
+        refused = await http.post(route, json=body, headers=auth("acme-key", "retry-me"))
+        waiting.cancel()
+
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert queued.watched == [True, True]  # the metered route lets the queue watch the client
+    assert billing.settled == []
+    assert billing.ledger.count() == 0
+    assert queued.batcher.counts.rejected == 1
+
+
+async def test_a_request_dropped_at_its_queue_deadline_is_a_503_and_not_billed(
+    keys: dict[str, Principal], billing: FakeBilling
+) -> None:
+    queued = QueuedEndpoint(Admission(max_queued=4, max_wait_s=0.05))
+    async with client_for(metered_app({"vader-sentiment": queued}, keys, billing)) as http:
+        response = await http.post("/v1/tasks/sentiment", json=SENTENCE, headers=auth("acme-key"))
+
+    assert response.status_code == 503
+    assert "waited 0.05 s" in response.json()["error"]["message"]
+    assert int(response.headers["retry-after"]) >= 1
+    assert billing.ledger.count() == 0
+    assert queued.batcher.queue_depth == 0

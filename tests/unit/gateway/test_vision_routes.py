@@ -272,3 +272,21 @@ async def test_every_image_task_is_documented_with_both_body_shapes(http: AsyncC
     for name in vision.VISION_TASKS:
         content = paths[f"/v1/tasks/{name}"]["post"]["requestBody"]["content"]
         assert set(content) == {"application/json", "multipart/form-data"}
+
+
+async def test_images_over_the_request_pixel_budget_are_a_413_before_decoding(
+    endpoints: dict[str, FakeEndpoint],
+) -> None:
+    app = vision_app(endpoints)
+    app.state.services.settings.max_request_pixels = 1_000
+    corrupt_tail = png(20, 20)[:60]  # declares 400 pixels; could not be decoded
+
+    async with client_for(app) as client:
+        response = await client.post(
+            "/v1/tasks/image-classification", json={"input": [b64(corrupt_tail)] * 3}
+        )
+
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "image_too_large"
+    assert "budget of 1000 pixels" in error["message"]

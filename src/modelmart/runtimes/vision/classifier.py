@@ -30,7 +30,7 @@ from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
 from modelmart.runtimes.torch import apply_thread_count
-from modelmart.runtimes.vision.images import MAX_PIXELS, batch_images
+from modelmart.runtimes.vision.images import MAX_PIXELS, each_image
 from modelmart.runtimes.vision.mobilenet import MobileNetV2
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
@@ -148,7 +148,8 @@ class ImageClassifierRuntime(Runtime):
 
     def predict(self, batch: Batch) -> Batch:
         model, labels = self._require(self._model), self._require(self._labels)
-        images = batch_images(batch["image"], self.max_pixels)
+        # Decoded no larger than the resize needs: a big photo never exists at full size.
+        images = each_image(batch["image"], self.max_pixels, fit=self.preprocess.resize)
         inputs = torch.stack([self.preprocess(pixels) for pixels in images])
         with torch.inference_mode():
             probabilities = model(inputs).softmax(dim=-1)

@@ -31,7 +31,7 @@ from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
-from modelmart.runtimes.vision.images import MAX_PIXELS, batch_images
+from modelmart.runtimes.vision.images import MAX_PIXELS, each_image
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 EMBEDDING_DIM = 128
@@ -115,10 +115,11 @@ class FaceDetectorRuntime(_DlibFaces):
 
     def predict(self, batch: Batch) -> Batch:
         self._require(self._detector)
-        images = batch_images(batch["image"], self.max_pixels)
-        boxes = np.zeros((len(images), self.max_faces, 4), dtype=np.float32)
-        scores = np.zeros((len(images), self.max_faces), dtype=np.float32)
-        faces = np.zeros(len(images), dtype=np.int64)
+        count = batch["image"].size  # boxes are in the sent image's pixels: decoded one by one
+        images = each_image(batch["image"], self.max_pixels)
+        boxes = np.zeros((count, self.max_faces, 4), dtype=np.float32)
+        scores = np.zeros((count, self.max_faces), dtype=np.float32)
+        faces = np.zeros(count, dtype=np.int64)
         for row, pixels in enumerate(images):
             found = self._detect(pixels)[: self.max_faces]
             faces[row] = len(found)
@@ -143,10 +144,11 @@ class FaceEmbedderRuntime(_DlibFaces):
 
     def predict(self, batch: Batch) -> Batch:
         self._require(self._recognition)
-        images = batch_images(batch["image"], self.max_pixels)
-        embeddings = np.zeros((len(images), EMBEDDING_DIM), dtype=np.float32)
-        boxes = np.zeros((len(images), 4), dtype=np.float32)
-        faces = np.zeros(len(images), dtype=np.int64)
+        count = batch["image"].size
+        images = each_image(batch["image"], self.max_pixels)
+        embeddings = np.zeros((count, EMBEDDING_DIM), dtype=np.float32)
+        boxes = np.zeros((count, 4), dtype=np.float32)
+        faces = np.zeros(count, dtype=np.int64)
         for row, pixels in enumerate(images):
             found = self._detect(pixels)
             faces[row] = len(found)

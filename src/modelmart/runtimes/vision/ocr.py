@@ -27,7 +27,7 @@ from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.runtimes.signatures import reconcile
-from modelmart.runtimes.vision.images import MAX_PIXELS, batch_images
+from modelmart.runtimes.vision.images import MAX_PIXELS, each_image
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
 
 MODEL_FILES = {"det": "detection.onnx", "cls": "orientation.onnx", "rec": "recognition.onnx"}
@@ -84,8 +84,8 @@ class OcrRuntime(Runtime):
 
     def predict(self, batch: Batch) -> Batch:
         self._require(self._engine)
-        images = batch_images(batch["image"], self.max_pixels)
-        rows = len(images)
+        rows = batch["image"].size  # boxes are in the sent image's pixels: decoded one by one
+        images = each_image(batch["image"], self.max_pixels)
         text = np.full((rows, self.max_lines), "", dtype=object)
         boxes = np.zeros((rows, self.max_lines, 4, 2), dtype=np.float32)
         confidence = np.zeros((rows, self.max_lines), dtype=np.float32)

@@ -1,0 +1,200 @@
+"""One deployment flooded past its queue must not slow another one down
+(``python bench/flood.py``).
+
+A server runs two deployments: ``fast`` (iris, answering one flower at a time) and
+``flooded`` (MiniLM embeddings, one single-threaded instance: about a core's worth of model
+work when busy). One client calls ``fast`` back to back and records each latency, through
+three kinds of phases, interleaved so a slow moment of the machine hits all of them:
+
+* quiet: nothing else runs;
+* loaded: ``flooded`` is kept busy by as many clients as its queue holds (no refusals);
+* flooded: ``--flood-clients`` clients (far more than the queue holds) call ``flooded`` with
+  no pause at all, not even after a 503, so most of them are refused with a ``Retry-After``.
+
+The load runs in a separate process. The report gives the p99 of ``fast`` in each kind of
+phase: flooded against quiet is the target (within 20 %); flooded against loaded is what the
+flood costs beyond a busy neighbour (the admission control's share: refusals instead of an
+ever longer queue). Everything runs on loopback, bounded in time (``--phase-s`` per phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import workload
+from live_server import Server, check_alive, running_server
+
+from modelmart import Client
+
+FAST, FLOODED = "fast", "flooded"
+QUEUE_LIMIT = 16
+TARGET_RATIO = 1.2
+LOAD_RAMP_S = 0.5
+SENTENCE = "The support team closed the ticket in under five minutes."
+
+
+@dataclass(frozen=True)
+class FloodCount:
+    served: int
+    refused: int
+    other: int
+    retry_after_s: list[int]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--phase-s", type=float, default=8.0, help="seconds per phase")
+    parser.add_argument("--rounds", type=int, default=2, help="quiet+flooded phase pairs")
+    parser.add_argument("--flood-clients", type=int, default=128)
+    parser.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the flooder itself
+    return parser.parse_args(argv)
+
+
+async def flood(url: str, clients: int, seconds: float) -> FloodCount:
+    """``clients`` callers of ``flooded``, each sending its next request as soon as the last
+    is answered, for ``seconds``."""
+    body = {"instances": [SENTENCE]}
+    statuses: list[int] = []
+    waits: list[int] = []
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            response = await http.post(f"/v1/models/{FLOODED}:predict", json=body)
+            statuses.append(response.status_code)
+            if response.status_code == 503:
+                waits.append(int(response.headers.get("retry-after", "0")))
+
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    served = statuses.count(200)
+    refused = statuses.count(503)
+    return FloodCount(served, refused, len(statuses) - served - refused, waits)
+
+
+def fast_latencies(http: httpx.Client, seconds: float) -> list[float]:
+    """Milliseconds of each ``fast`` call, one after another, for ``seconds``."""
+    body = {"instances": [workload.iris_rows()[0]]}
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        response = http.post(f"/v1/models/{FAST}:predict", json=body)
+        latencies.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return latencies
+
+
+def start_flooder(url: str, clients: int, seconds: float) -> subprocess.Popen[str]:
+    command = [sys.executable, __file__, "--flood", url, "--flood-clients", str(clients)]
+    command += ["--phase-s", str(seconds)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def prepare(server: Server, iris: Path, minilm: Path) -> None:
+    with Client(server.url, timeout=600) as client:
+        client.push_version(workload.IRIS, iris, task="classification")
+        client.push_version(workload.MINILM, minilm, task="embedding", parameters={"threads": 1})
+        client.deploy(workload.IRIS, name=FAST)
+        client.deploy(workload.MINILM, name=FLOODED, max_batch_size=32)
+        client.predict(FAST, [workload.iris_rows()[0]])
+        client.predict(FLOODED, [SENTENCE])
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def phase(
+    http: httpx.Client, url: str, clients: int, seconds: float
+) -> tuple[list[float], FloodCount]:
+    """``fast``'s latencies while ``clients`` callers load ``flooded`` (none: quiet)."""
+    if clients == 0:
+        return fast_latencies(http, seconds), FloodCount(0, 0, 0, [])
+    loader = start_flooder(url, clients, seconds)
+    time.sleep(LOAD_RAMP_S)  # its clients connect and fill the queue
+    latencies = fast_latencies(http, seconds - LOAD_RAMP_S)
+    output, _ = loader.communicate(timeout=seconds + 120)
+    return latencies, FloodCount(**json.loads(output))
+
+
+def measure(server: Server, args: argparse.Namespace) -> str:
+    shapes = {"quiet": 0, "loaded": QUEUE_LIMIT, "flooded": args.flood_clients}
+    latencies: dict[str, list[float]] = {kind: [] for kind in shapes}
+    counts: dict[str, list[FloodCount]] = {kind: [] for kind in shapes}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        fast_latencies(http, 1.0)  # warm-up
+        for _ in range(args.rounds):
+            for kind, clients in shapes.items():
+                measured, count = phase(http, server.url, clients, args.phase_s)
+                latencies[kind] += measured
+                counts[kind].append(count)
+                check_alive(server)
+        metrics = http.get("/metrics").text
+    return report(latencies, counts, metrics, args)
+
+
+def report(
+    latencies: dict[str, list[float]],
+    counts: dict[str, list[FloodCount]],
+    metrics: str,
+    args: argparse.Namespace,
+) -> str:
+    p99 = {kind: percentile(values, 0.99) for kind, values in latencies.items()}
+    ratio = p99["flooded"] / p99["quiet"]
+    lines = [
+        f"fast (iris) called back to back by one client; {args.rounds} rounds of quiet, "
+        f"loaded ({QUEUE_LIMIT} clients) and flooded ({args.flood_clients} clients) phases "
+        f"of {args.phase_s:g} s; flooded deployment: MiniLM, 1 instance x 1 thread, queue "
+        f"limit {QUEUE_LIMIT}",
+    ]
+    for kind, values in latencies.items():
+        got = counts[kind]
+        waits = [wait for count in got for wait in count.retry_after_s]
+        lines.append(
+            f"{kind:8} fast: {len(values)} calls, p50 {statistics.median(values):.2f} ms, "
+            f"p99 {p99[kind]:.2f} ms; {FLOODED}: {sum(c.served for c in got)} served, "
+            f"{sum(c.refused for c in got)} refused (503, Retry-After "
+            f"{min(waits, default=0)}..{max(waits, default=0)} s), "
+            f"{sum(c.other for c in got)} other"
+        )
+    lines += [
+        f"p99 flooded / quiet: {ratio:.2f} (target <= {TARGET_RATIO:.2f}: "
+        f"{'met' if ratio <= TARGET_RATIO else 'not met'})",
+        f"p99 flooded / loaded: {p99['flooded'] / p99['loaded']:.2f}",
+        *(line for line in metrics.splitlines() if line.startswith("modelmart_rejected")),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.flood:
+        count = asyncio.run(flood(args.flood, args.flood_clients, args.phase_s))
+        print(json.dumps(count.__dict__))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="modelmart-flood-") as scratch:
+        folder = Path(scratch)
+        iris = workload.train_iris(folder / "iris.skops")
+        minilm = workload.zip_minilm(folder / "minilm.zip")
+        env = {"MODELMART_MAX_QUEUED_REQUESTS": str(QUEUE_LIMIT)}
+        with running_server(folder / "data", folder / "server.log", env) as server:
+            prepare(server, iris, minilm)
+            print(measure(server, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
