@@ -31,6 +31,7 @@ CMAKE_ARGS = (
     "-DLLAMA_BUILD_TESTS=OFF",
     "-DLLAMA_CURL=OFF",  # the model is a local file; nothing is downloaded
     "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",  # one self-contained binary to keep
 )
 
 

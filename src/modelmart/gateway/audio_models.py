@@ -26,6 +26,7 @@ from modelmart.runtimes.speech import (
     max_audio_seconds,
     max_characters,
 )
+from modelmart.serving.batcher import ClientGone
 from modelmart.serving.placement import Endpoint, Prediction
 from modelmart.serving.router import Router
 from modelmart.serving.validation import conform_batch
@@ -85,7 +86,7 @@ def decode_base64_audio(value: str, param: str) -> bytes:
 
 
 async def transcribe(
-    endpoint: Endpoint, files: list[bytes], param: str
+    endpoint: Endpoint, files: list[bytes], param: str, gone: ClientGone
 ) -> tuple[list[Transcript], Prediction]:
     """Transcripts of ``files`` (audio files' bytes), refused before queueing when one is
     empty, unreadable or longer than the model allows."""
@@ -99,7 +100,8 @@ async def transcribe(
 
     column = np.empty(len(files), dtype=object)
     column[:] = await asyncio.to_thread(prepare)  # element-wise: bytes must stay bytes
-    prediction = await endpoint.predict(conform_batch(endpoint.signature, {"audio": column}))
+    batch = conform_batch(endpoint.signature, {"audio": column})
+    prediction = await endpoint.predict(batch, gone)
     return transcripts_of(prediction.outputs), prediction
 
 
@@ -112,7 +114,7 @@ class Speech:
 
 
 async def synthesize(
-    endpoint: Endpoint, texts: list[str], voice: str, speed: float
+    endpoint: Endpoint, texts: list[str], voice: str, speed: float, gone: ClientGone
 ) -> tuple[list[Speech], Prediction]:
     """``texts`` spoken by ``endpoint``; a blank or over-long text, an unknown voice or a
     speed out of range is refused before queueing."""
@@ -124,7 +126,7 @@ async def synthesize(
         "voice": np.array([voice] * len(texts), dtype=object),
         "speed": np.full(len(texts), speed, dtype=np.float32),
     }
-    prediction = await endpoint.predict(conform_batch(endpoint.signature, batch))
+    prediction = await endpoint.predict(conform_batch(endpoint.signature, batch), gone)
     outputs = prediction.outputs
     durations = outputs.get("duration", np.zeros(len(texts)))
     spoken = [

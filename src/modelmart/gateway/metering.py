@@ -24,9 +24,8 @@ With accounts on, :func:`admit_inference`, the route's permission,
    no units, quota or budget: those count only settled usage);
 4. leaves a ticket on ``request.state`` for the route class.
 
-While the route runs, the route class lets a deployment's queue ask whether the client is
-still connected (:data:`~modelmart.serving.batcher.CLIENT_GONE`): a queued request whose
-client left is dropped before it reaches the model, and not billed.
+Inference routes pass their request's ``is_disconnected`` to the deployment they call: a
+queued request whose client left is dropped before it reaches the model, and not billed.
 
 When the route has answered 2xx and reported its usage, the route class writes the usage
 record and only then lets the response's last byte go, so a client never holds a complete
@@ -63,7 +62,6 @@ from modelmart.gateway.openai_errors import (
 from modelmart.gateway.responses import error_response
 from modelmart.gateway.services import Services
 from modelmart.gateway.usage import reported_usage
-from modelmart.serving.batcher import CLIENT_GONE
 from modelmart.tenancy import Principal
 
 MAX_STORED_RESPONSE = 4 * 1024 * 1024
@@ -170,16 +168,12 @@ class MeteredRoute(APIRoute):
         render = self.render_error
 
         async def handle(request: Request) -> Response:
-            # A queued request whose client left is dropped before it reaches the model.
-            watching = CLIENT_GONE.set(request.is_disconnected)
             try:
                 response = await handler(request)
             except _Replay as replay:
                 return _replayed(replay.stored)
             except ModelMartError as error:
                 return render(error)
-            finally:
-                CLIENT_GONE.reset(watching)
             ticket = getattr(request.state, _TICKET, None)
             if not isinstance(ticket, _Ticket):  # accounts off: nothing to bill
                 return response

@@ -20,7 +20,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,11 +29,8 @@ from modelmart.errors import BadModelOutput, ClientDisconnected, Overloaded
 from modelmart.serving.sizing import BatchSizer
 
 ClientGone = Callable[[], Awaitable[bool]]
-"""Says whether the client of the request being served has disconnected."""
-
-CLIENT_GONE: ContextVar[ClientGone | None] = ContextVar("client_gone", default=None)
-"""Set by the gateway around an inference route, so a queued request whose client left is
-dropped without the route passing anything down."""
+"""Says whether the client of the request being served has disconnected (the route passes
+its request's ``is_disconnected``; it is only asked after the body was read)."""
 
 GONE_POLL_S = 0.25
 """How often a queued request checks that its client is still there."""

@@ -20,7 +20,7 @@ from modelmart.arrays import Batch
 from modelmart.errors import InferenceError, ModelMartError, NotReady
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
 from modelmart.schemas.deployments import Isolation
-from modelmart.serving.batcher import CLIENT_GONE, Admission, Batcher, GatheredBatch
+from modelmart.serving.batcher import Admission, Batcher, ClientGone, GatheredBatch
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
 from modelmart.serving.leases import Leases
 from modelmart.serving.placement import (
@@ -144,9 +144,9 @@ class LocalEndpoint(Endpoint):
         workers = await self._start_workers(self.spec.target, self.spec.instances)
         self._activate(workers)
 
-    async def predict(self, inputs: Batch) -> Prediction:
+    async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self._check_serving()
-        outputs, version = await self._batcher.submit(inputs, CLIENT_GONE.get())
+        outputs, version = await self._batcher.submit(inputs, gone)
         return Prediction(outputs, self.spec.target.model, version)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:

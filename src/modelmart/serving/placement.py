@@ -16,6 +16,7 @@ from modelmart.errors import InvalidRequest
 from modelmart.runtimes.base import LoadRequest
 from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
 from modelmart.schemas.deployments import Isolation
+from modelmart.serving.batcher import ClientGone
 from modelmart.types import RuntimeName, Signature
 
 
@@ -73,8 +74,9 @@ class Endpoint(ABC):
     generative: bool = False
 
     @abstractmethod
-    async def predict(self, inputs: Batch) -> Prediction:
-        """Run ``inputs`` (validated against ``signature``) through the model."""
+    async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
+        """Run ``inputs`` (validated against ``signature``) through the model. ``gone`` says
+        whether the caller left: a request still queued when it did is dropped unanswered."""
 
     def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Stream the model's answer to ``request``: text deltas, then one

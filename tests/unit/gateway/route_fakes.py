@@ -35,6 +35,7 @@ from modelmart.runtimes.generation import (
 )
 from modelmart.schemas.registry import ModelInfo
 from modelmart.schemas.roles import Role
+from modelmart.serving.batcher import ClientGone
 from modelmart.serving.placement import (
     Endpoint,
     EndpointSpec,
@@ -74,7 +75,7 @@ class FakeEndpoint(Endpoint):
         self.run = run
         self.batches: list[Batch] = []
 
-    async def predict(self, inputs: Batch) -> Prediction:
+    async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self.batches.append(inputs)
         texts = next(iter(inputs.values())).tolist()
         return Prediction(self.run(texts), self.spec.target.model, self.spec.target.version)
@@ -119,7 +120,7 @@ class FakeChat(Endpoint):
         finally:
             self.closed += 1
 
-    async def predict(self, inputs: Batch) -> Prediction:
+    async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         raise NotImplementedError
 
     async def apply(self, spec: EndpointSpec) -> None:

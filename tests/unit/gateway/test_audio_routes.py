@@ -20,6 +20,7 @@ from modelmart.gateway.routes import audio, audio_tasks
 from modelmart.runtimes.audio import wav_bytes
 from modelmart.runtimes.base import LoadRequest
 from modelmart.runtimes.speech import SPEECH_SIGNATURE, TRANSCRIPTION_SIGNATURE
+from modelmart.serving.batcher import ClientGone
 from modelmart.serving.placement import (
     Endpoint,
     EndpointSpec,
@@ -41,7 +42,7 @@ class FakeEndpoint(Endpoint):
         self.run = run
         self.batches: list[Batch] = []
 
-    async def predict(self, inputs: Batch) -> Prediction:
+    async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self.batches.append(inputs)
         return Prediction(self.run(inputs), self.spec.target.model, self.spec.target.version)
 

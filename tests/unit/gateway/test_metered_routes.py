@@ -19,7 +19,7 @@ from modelmart.billing.ledger import Ledger
 from modelmart.catalog.vision_entries import CLASSIFIER_SIGNATURE
 from modelmart.errors import RateLimited
 from modelmart.gateway.routes import chat, inference, openai, tasks, v2, vision
-from modelmart.serving.batcher import CLIENT_GONE, Admission, Batcher
+from modelmart.serving.batcher import Admission, Batcher, ClientGone
 from modelmart.serving.placement import Endpoint, Prediction
 from modelmart.serving.router import Router
 from modelmart.store.tables import OrganizationRow
@@ -477,8 +477,7 @@ class QueuedEndpoint(FakeEndpoint):
         self.batcher = Batcher(8, 0, admission, name="deployment 'vader-sentiment'")
         self.watched: list[bool] = []
 
-    async def predict(self, inputs: Batch) -> Prediction:
-        gone = CLIENT_GONE.get()
+    async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self.watched.append(gone is not None)
         outputs, version = await self.batcher.submit(inputs, gone)
         return Prediction(outputs, self.spec.target.model, version)
@@ -500,7 +499,7 @@ async def test_a_full_queue_answers_503_with_retry_after_and_bills_nothing(
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "1"
     assert refused.json()["error"]["code"] == "overloaded"
-    assert queued.watched == [True, True]  # the metered route lets the queue watch the client
+    assert queued.watched == [True, True]  # the routes let the queue watch the client
     assert billing.settled == []
     assert billing.ledger.count() == 0
     assert queued.batcher.counts.rejected == 1

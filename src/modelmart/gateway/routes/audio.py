@@ -124,7 +124,7 @@ async def create_transcription(
         fields = TranscriptionForm.read(form)
         endpoint = TRANSCRIPTION.endpoint(services.router, principal, fields.model)
         data = await fields.file.read()
-    transcripts, prediction = await transcribe(endpoint, [data], "file")
+    transcripts, prediction = await transcribe(endpoint, [data], "file", request.is_disconnected)
     transcript = transcripts[0]
     units = {"items": 1, "audio_seconds": round(transcript.duration, 3)}
     report_usage(request, prediction.model, prediction.version, units)
@@ -174,7 +174,9 @@ async def create_speech(
     """Synthesise ``input`` with a speech deployment; the body is the audio file itself."""
     audio_format = _speech_format(body.response_format)
     endpoint = SPEECH.endpoint(services.router, principal, body.model)
-    spoken, prediction = await synthesize(endpoint, [body.input], body.voice, body.speed)
+    spoken, prediction = await synthesize(
+        endpoint, [body.input], body.voice, body.speed, request.is_disconnected
+    )
     audio = await asyncio.to_thread(transcode, spoken[0].wav, audio_format)
     characters = len(body.input)
     units = {"items": 1, "characters": characters}

@@ -94,7 +94,7 @@ async def transcription_task(
 ) -> Response:
     model, files = await _read_audio_request(request)
     endpoint = TRANSCRIPTION.endpoint(services.router, principal, model)
-    transcripts, prediction = await transcribe(endpoint, files, "input")
+    transcripts, prediction = await transcribe(endpoint, files, "input", request.is_disconnected)
     seconds = round(sum(transcript.duration for transcript in transcripts), 3)
     usage = {"items": len(transcripts), "audio_seconds": seconds}
     report_usage(request, prediction.model, prediction.version, usage)
@@ -175,7 +175,9 @@ async def speech_task(
             details={"param": "response_format"},
         )
     endpoint = SPEECH.endpoint(services.router, principal, body.model)
-    spoken, prediction = await synthesize(endpoint, texts, body.voice, body.speed)
+    spoken, prediction = await synthesize(
+        endpoint, texts, body.voice, body.speed, request.is_disconnected
+    )
     files = await asyncio.to_thread(
         lambda: [transcode(speech.wav, body.response_format) for speech in spoken]
     )

@@ -52,7 +52,9 @@ async def predict(
     """Run the instances through the deployment called ``name``."""
     endpoint = services.router.endpoint(principal, name)
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
-    prediction = await endpoint.predict(conform_batch(endpoint.signature, batch))
+    prediction = await endpoint.predict(
+        conform_batch(endpoint.signature, batch), request.is_disconnected
+    )
     usage = {"items": batch_rows(batch)}
     report_usage(request, prediction.model, prediction.version, usage)
     return FastJSONResponse({**v1.encode_response(prediction), "usage": usage})

@@ -90,7 +90,9 @@ async def create_embeddings(
     width = _embedding_width(endpoint.signature)
     if width is not None:
         _check_dimensions(body.dimensions, width)
-    prediction = await endpoint.predict(EMBEDDINGS.batch(endpoint.signature, texts))
+    prediction = await endpoint.predict(
+        EMBEDDINGS.batch(endpoint.signature, texts), request.is_disconnected
+    )
     vectors = np.ascontiguousarray(prediction.outputs["embedding"], dtype="<f4")
     _check_dimensions(body.dimensions, vectors.shape[-1])  # for signatures that leave it -1
     tokens = _prompt_tokens(prediction.outputs, texts)

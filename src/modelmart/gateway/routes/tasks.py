@@ -126,7 +126,9 @@ def _handler(task: TaskRoute) -> Callable[..., Coroutine[Any, Any, Response]]:
         name = body.deployment(task.default_model)
         endpoint = task.kind.endpoint(services.router, principal, name)
         body.check(endpoint)
-        prediction = await endpoint.predict(task.kind.batch(endpoint.signature, texts))
+        prediction = await endpoint.predict(
+            task.kind.batch(endpoint.signature, texts), request.is_disconnected
+        )
         usage = text_usage(texts, prediction.outputs)
         report_usage(request, prediction.model, prediction.version, usage)
         return FastJSONResponse(

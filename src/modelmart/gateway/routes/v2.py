@@ -106,7 +106,9 @@ async def infer(
 ) -> Response:
     endpoint = _endpoint(services, principal, name, version)
     decoded = codec.decode_request(await request.body(), _header_length(request))
-    prediction = await endpoint.predict(conform_batch(endpoint.signature, decoded.inputs))
+    prediction = await endpoint.predict(
+        conform_batch(endpoint.signature, decoded.inputs), request.is_disconnected
+    )
     items = {"items": batch_rows(decoded.inputs)}
     report_usage(request, prediction.model, prediction.version, items)
     body, json_length = codec.encode_response(decoded, name, prediction.version, prediction.outputs)

@@ -233,7 +233,9 @@ def _handler(name: str, task: VisionTask) -> Callable[..., Coroutine[Any, Any, R
         spec = image_input(endpoint.signature)
         assert spec is not None, "endpoint() returns only endpoints that fit"
         column: Array = np.array(found.images, dtype=object)
-        prediction = await endpoint.predict(conform_batch(endpoint.signature, {spec.name: column}))
+        prediction = await endpoint.predict(
+            conform_batch(endpoint.signature, {spec.name: column}), request.is_disconnected
+        )
         results = task.results(prediction.outputs, found.options)
         usage = {"images": len(found.images)}
         report_usage(request, prediction.model, prediction.version, usage)
