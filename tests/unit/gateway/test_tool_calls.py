@@ -39,7 +39,7 @@ ANSWERS = [
     f"{CALL}\n{CALL.replace('Paris', 'Rome')}",
     "<tool_call>not json</tool_call> and more",
     '<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>',
-    "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Par",
+    '<tool_call>{"name": "get_weather", "arguments": {"city": "Par',
     "a < b and <tool_ is not a call",
     '<tool_call>\n{"name": "add", "arguments": "{\\"a\\": 1}"}\n</tool_call> done',
     "trailing space \n",
