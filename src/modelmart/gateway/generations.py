@@ -36,15 +36,16 @@ T = TypeVar("T")
 
 @dataclass
 class Started:
-    """A generation whose first event has arrived (so its request was accepted)."""
+    """A generation of the request; ``first`` its first event when it has been awaited."""
 
-    first: GenerationEvent
     events: AsyncGenerator[GenerationEvent, None]
+    first: GenerationEvent | None = None
 
     async def all(self) -> AsyncIterator[GenerationEvent]:
         """Every event, the first included; closes the generation when left early."""
         async with contextlib.aclosing(self.events):
-            yield self.first
+            if self.first is not None:
+                yield self.first
             async for event in self.events:
                 yield event
 
@@ -66,20 +67,20 @@ def seeded(request: GenerationRequest, index: int) -> GenerationRequest:
 
 
 async def start_all(endpoint: Endpoint, requests: Sequence[GenerationRequest]) -> list[Started]:
-    """Every generation started, its first event in hand; the first error of any, once all
-    are closed."""
+    """The request's generations, the first one's first event in hand, so that an error in
+    the request (a prompt beyond the context window) surfaces before any byte is sent.
+
+    The others start as they are read: a deployment with fewer instances than choices runs
+    them in turn, and an instance is only free once its generation has been read to the end.
+    """
     generations = [endpoint.generate(request) for request in requests]
-    firsts = await asyncio.gather(*(anext(g) for g in generations), return_exceptions=True)
-    failure = next((f for f in firsts if isinstance(f, BaseException)), None)
-    if failure is not None:
+    try:
+        first = await anext(generations[0])
+    except BaseException:
         for generation in generations:
             await generation.aclose()
-        raise failure
-    return [
-        Started(first, generation)
-        for first, generation in zip(firsts, generations, strict=True)
-        if not isinstance(first, BaseException)
-    ]
+        raise
+    return [Started(generations[0], first), *(Started(g) for g in generations[1:])]
 
 
 @dataclass(frozen=True)

@@ -38,18 +38,31 @@ class ScriptedChat(FakeChat):
     """Answers each request with ``script(request)``; each piece is one token whose
     log-probability is minus its position, with ``top_logprobs`` alternatives.
 
-    ``finish`` is the finish reason it reports; ``cached`` its cached prompt tokens.
+    ``finish`` is the finish reason it reports; ``cached`` its cached prompt tokens;
+    ``instances`` how many generations may run at once: as a real endpoint's, an instance is
+    free again only once its generation has been read to the end (or closed).
     """
 
     def __init__(
-        self, script: Script, finish: FinishReason = "stop", cached: int = 0, delay: float = 0
+        self,
+        script: Script,
+        finish: FinishReason = "stop",
+        cached: int = 0,
+        delay: float = 0,
+        instances: int = 8,
     ) -> None:
         super().__init__([])
         self.script, self.finish, self.cached, self.delay = script, finish, cached, delay
+        self.instances = asyncio.Semaphore(instances)
         self.running = 0
         self.most_running = 0
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        async with self.instances:
+            async for event in self._answer(request):
+                yield event
+
+    async def _answer(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         self.requests.append(request)
         self.running += 1
         self.most_running = max(self.most_running, self.running)

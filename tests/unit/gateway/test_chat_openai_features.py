@@ -3,6 +3,7 @@ choices, logprobs, structured outputs, tool calls (whole and streamed) and tool 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -61,6 +62,15 @@ async def test_n_choices_run_concurrently_with_their_own_seeds_and_summed_usage(
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (21, 6)
     assert answer.usage.prompt_tokens_details is not None
     assert answer.usage.prompt_tokens_details.cached_tokens == 6
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_more_choices_than_instances_take_turns(stream: bool) -> None:
+    model = ScriptedChat(by_seed, instances=1)
+    async with sdk_for(model) as sdk:
+        await asyncio.wait_for(_create(sdk, stream, n=3, seed=1), timeout=10)
+    assert model.most_running == 1
+    assert sorted(r.seed for r in model.requests) == [1, 2, 3]
 
 
 async def test_n_choices_without_a_seed_are_all_unseeded() -> None:
