@@ -120,7 +120,9 @@ def check_schema(schema: Any, param: str) -> None:
     """InvalidRequest naming the first keyword of ``schema`` a grammar cannot enforce."""
     for path, node in _subschemas(schema, param):
         if isinstance(node, bool):
-            continue  # true / false schemas: additionalProperties: false
+            if path.endswith(".additionalProperties"):
+                continue  # additionalProperties: false (or true)
+            _refuse(param, f"{path} is {node!r}; write {{}} for any value")
         if not isinstance(node, dict):
             _refuse(param, f"{path} is {type(node).__name__}; a schema is a JSON object")
         for keyword in node:
@@ -197,7 +199,9 @@ def _sequence(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def schema_grammar(schema: Mapping[str, Any], root: str = "") -> str:
+def schema_grammar(
+    schema: Mapping[str, Any], root: str = "", param: str = "response_format"
+) -> str:
     """A GBNF grammar for the JSON ``schema`` (checked first by :func:`check_schema`).
 
     ``root`` empty names the schema's rule ``root``; otherwise its rule is ``root`` (for a
@@ -211,10 +215,10 @@ def schema_grammar(schema: Mapping[str, Any], root: str = "") -> str:
     try:
         resolved = converter.resolve_refs(copy.deepcopy(dict(schema)), "request")
         converter.visit(resolved, root)
-    except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
+    except (AssertionError, AttributeError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise InvalidRequest(
             f"the JSON schema could not be turned into a grammar ({exc}); simplify it",
-            details={"param": "response_format"},
+            details={"param": param},
         ) from exc
     grammar: str = converter.format_grammar()
     return _CHAR_RULE.sub(lambda _: STRICT_CHAR_RULE, grammar)

@@ -158,7 +158,7 @@ def call_grammar(functions: Mapping[str, Mapping[str, Any]]) -> str:
     schema: dict[str, Any] = options[0] if len(options) == 1 else {"anyOf": options}
     if definitions:
         schema = {**schema, "$defs": definitions}
-    body = schema_grammar(schema, root="call")
+    body = schema_grammar(schema, root="call", param="tools")
     opening = json.dumps(TOOL_CALL_OPEN)
     closing = json.dumps(TOOL_CALL_CLOSE)
     return f'root ::= {opening} "\\n"? call "\\n"? {closing}\n{body}'

@@ -112,6 +112,7 @@ def test_json_object_and_text_formats() -> None:
         ({"$ref": "https://example.com/schema.json"}, "only '#/$defs/<name>'"),
         ({"type": "array", "items": {"type": "string", "uniqueItems": True}}, "'uniqueItems'"),
         ({"properties": {"a": 3}}, "int"),
+        ({"type": "array", "items": False}, "write {} for any value"),
     ],
 )
 def test_keywords_the_grammar_cannot_enforce_are_400(schema: dict[str, Any], fragment: str) -> None:
@@ -119,6 +120,12 @@ def test_keywords_the_grammar_cannot_enforce_are_400(schema: dict[str, Any], fra
         answer_schema(as_format(schema))
     assert caught.value.details["param"] == "response_format.json_schema.schema"
     assert fragment in caught.value.message
+
+
+def test_a_schema_the_converter_fails_on_is_a_400() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        schema_grammar({"$ref": "#/$defs/missing"})
+    assert "could not be turned into a grammar" in caught.value.message
 
 
 def test_vendor_keywords_and_annotations_are_accepted() -> None:
