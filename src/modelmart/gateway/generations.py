@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -125,19 +125,28 @@ async def merge(sources: Sequence[AsyncIterator[T]]) -> AsyncIterator[T]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
-    """The result of ``work``, or None (``work`` cancelled) if the client hangs up first."""
-    task = asyncio.ensure_future(work)
+async def unless_gone(request: Request, works: Sequence[Coroutine[Any, Any, T]]) -> list[T] | None:
+    """The results of ``works``, run concurrently; None if the client hangs up first. The
+    first error of any is raised; whatever ends it, the others are cancelled (so the
+    generations they read stop) before it returns."""
+    tasks = [asyncio.create_task(work) for work in works]
     gone = asyncio.create_task(_disconnect(request))
     try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        return None
+        pending: set[asyncio.Future[Any]] = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(
+                pending | {gone}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if gone in done:
+                return None
+            pending.discard(gone)
+            for task in done:
+                task.result()  # raises the work's error
+        return [task.result() for task in tasks]
     finally:
-        for pending in (task, gone):
-            pending.cancel()
-        await asyncio.gather(task, gone, return_exceptions=True)
+        for task in (*tasks, gone):
+            task.cancel()
+        await asyncio.gather(*tasks, gone, return_exceptions=True)
 
 
 async def _disconnect(request: Request) -> None:

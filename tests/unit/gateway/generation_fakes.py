@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 import openai
 
+from modelmart.errors import WorkerCrashed
 from modelmart.gateway.routes import chat, completions
 from modelmart.runtimes.generation import (
     FinishReason,
@@ -23,7 +24,8 @@ from modelmart.runtimes.generation import (
 from tests.unit.gateway.route_fakes import FakeChat, app_with
 
 Script = Callable[[GenerationRequest], list[str]]
-"""The pieces a request is answered with."""
+"""The pieces a request is answered with; :data:`FAIL` makes the model fail there."""
+FAIL = "<fail>"
 
 
 def token(text: str, logprob: float, top: int = 0) -> TokenLogprob:
@@ -69,6 +71,8 @@ class ScriptedChat(FakeChat):
         try:
             pieces = self.script(request)
             for position, piece in enumerate(pieces):
+                if piece == FAIL:
+                    raise WorkerCrashed("the worker died")
                 logprobs = (token(piece, -position, request.top_logprobs),)
                 self.yielded += 1
                 yield TextDelta(piece, logprobs if request.logprobs else ())

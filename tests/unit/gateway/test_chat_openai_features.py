@@ -11,7 +11,13 @@ import openai
 import pytest
 
 from modelmart.runtimes.generation import GenerationRequest
-from tests.unit.gateway.generation_fakes import ScriptedChat, pieces_of, sdk_for, split_every
+from tests.unit.gateway.generation_fakes import (
+    FAIL,
+    ScriptedChat,
+    pieces_of,
+    sdk_for,
+    split_every,
+)
 
 QUESTION: list[Any] = [{"role": "user", "content": "Hi"}]
 WEATHER: Any = {
@@ -71,6 +77,20 @@ async def test_more_choices_than_instances_take_turns(stream: bool) -> None:
         await asyncio.wait_for(_create(sdk, stream, n=3, seed=1), timeout=10)
     assert model.most_running == 1
     assert sorted(r.seed for r in model.requests) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_one_failing_choice_fails_the_answer_and_stops_the_others(stream: bool) -> None:
+    def second_fails(request: GenerationRequest) -> list[str]:
+        return [FAIL] if request.seed == 2 else ["word "] * 200
+
+    model = ScriptedChat(second_fails, delay=0.001)
+    async with sdk_for(model) as sdk:
+        with pytest.raises(openai.APIError) as caught:
+            await _create(sdk, stream, n=2, seed=1)
+    assert "the worker died" in caught.value.message
+    assert model.yielded < 200  # the first choice was stopped, not read to its end
+    assert model.closed == 2
 
 
 async def test_n_choices_without_a_seed_are_all_unseeded() -> None:

@@ -18,7 +18,6 @@ The route bills (:mod:`modelmart.gateway.metering`): a stream's end waits for it
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -189,7 +188,7 @@ async def _whole(
 ) -> Response:
     try:
         # Nobody will read the answer once the client is gone: stop the model.
-        answers = await unless_gone(request, asyncio.gather(*map(_collect, started)))
+        answers = await unless_gone(request, [_collect(generation) for generation in started])
     finally:
         for generation in started:  # those never begun, when the client left at once
             await generation.events.aclose()

@@ -13,7 +13,6 @@ The route bills like chat completions (:mod:`modelmart.gateway.metering`).
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -241,7 +240,7 @@ async def _whole(
     logprobs: bool,
 ) -> Response:
     try:
-        answers = await unless_gone(request, asyncio.gather(*map(_collect, started)))
+        answers = await unless_gone(request, [_collect(generation) for generation in started])
     finally:
         for generation in started:
             await generation.events.aclose()
