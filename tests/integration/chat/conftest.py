@@ -1,5 +1,6 @@
-"""The server the OpenAI-surface tests share (one per test session of this folder): the
-catalogue's SmolLM2 chat model in a worker process, and the official SDK pointed at it."""
+"""The server the OpenAI-surface tests use (one per module, stopped at its end so the other
+modules' tests see only their own worker): the catalogue's SmolLM2 chat model in a worker
+process, and the official SDK pointed at it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.integration.servers import LiveServer, live_server
 CHAT = "smollm2-135m-instruct"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     directory = tmp_path_factory.mktemp("openai")
     settings = Settings(data_dir=directory / "data", json_logs=False, auth_enabled=False)
