@@ -1,18 +1,24 @@
 """The body of OpenAI's chat completions request, and what of it this server can honour.
 
-Fields OpenAI defines that a local chat model cannot serve (tools, several choices, log
-probabilities, images) are refused with a 400 that names the field, rather than ignored:
-a client that asked for them would otherwise get a silently different answer.
+Fields OpenAI defines that a local chat model cannot serve (images, audio, logit biases) are
+refused with a 400 that names the field, rather than ignored: a client that asked for them
+would otherwise get a silently different answer. ``top_k``, ``min_p`` and
+``repetition_penalty`` are llama.cpp's sampling extras, accepted as its own server accepts
+them (``extra_body`` in the ``openai`` SDK).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelmart.errors import InvalidRequest
-from modelmart.runtimes.generation import ChatMessage, GenerationRequest, Role
+from modelmart.gateway.generations import check_choices, seeded
+from modelmart.gateway.response_formats import ResponseFormat, answer_schema, schema_grammar
+from modelmart.gateway.tool_calls import ToolChoice, ToolDefinition, ToolPlan, plan_tools
+from modelmart.runtimes.generation import ChatMessage, GenerationRequest, Role, ToolCall
 
 MAX_STOPS = 4
 ROLES: dict[str, Role] = {
@@ -20,7 +26,9 @@ ROLES: dict[str, Role] = {
     "developer": "system",  # OpenAI's newer name for system instructions
     "user": "user",
     "assistant": "assistant",
+    "tool": "tool",
 }
+MAX_TOP_LOGPROBS = 20
 
 
 class ContentPart(BaseModel):
@@ -30,13 +38,33 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+class FunctionCallIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    arguments: str
+
+
+class ToolCallIn(BaseModel):
+    """A call an earlier assistant turn made, as the client sends it back."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: str = "function"
+    function: FunctionCallIn
+
+
 class MessageIn(BaseModel):
-    """One message; extra fields (``name``, ``refusal``) are accepted and not used."""
+    """One message; other extra fields (``refusal``) are accepted and not used."""
 
     model_config = ConfigDict(extra="allow")
 
     role: str
     content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
 
 
 class StreamOptions(BaseModel):
@@ -69,29 +97,51 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    n: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1, description="choices, at most 8")
     stop: str | list[str] | None = None
     seed: int | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
+    response_format: ResponseFormat | None = None
+    tools: list[ToolDefinition] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = Field(
+        default=None, description="accepted: an answer may hold several calls with auto"
+    )
+    top_k: int | None = Field(default=None, ge=0, description="llama.cpp: 0 is off")
+    min_p: float | None = Field(default=None, ge=0, le=1, description="llama.cpp: 0 is off")
+    repetition_penalty: float | None = Field(
+        default=None, gt=0, le=10, description="llama.cpp: 1 is none"
+    )
     user: str | None = Field(default=None, description="accepted and ignored")
 
 
-def generation_request(body: ChatCompletionRequest) -> GenerationRequest:
+@dataclass(frozen=True)
+class ChatPlan:
+    """What a chat request asks of the model (one request per choice) and of its answers:
+    ``schema`` the JSON schema the content must fit (``response_format``), ``tools`` how
+    calls are read from it."""
+
+    requests: tuple[GenerationRequest, ...]
+    tools: ToolPlan
+    schema: dict[str, Any] | None
+    logprobs: bool
+
+
+def chat_plan(body: ChatCompletionRequest) -> ChatPlan:
     """What the model is asked to do; InvalidRequest naming the field for what it cannot."""
-    if body.n not in (None, 1):
+    choices = body.n or 1
+    check_choices(choices)
+    if body.top_logprobs and not body.logprobs:
         raise InvalidRequest(
-            f"n={body.n} is not supported: this server returns one choice per request; send "
-            "n=1 (or leave it out) and repeat the request for more answers",
-            details={"param": "n"},
+            "top_logprobs needs logprobs: send logprobs=true as well",
+            details={"param": "top_logprobs"},
         )
-    if body.logprobs:
-        raise InvalidRequest(
-            "logprobs are not supported by this server; leave logprobs out",
-            details={"param": "logprobs"},
-        )
-    return GenerationRequest(
+    tools = plan_tools(body.tools, body.tool_choice)
+    schema = answer_schema(body.response_format)
+    request = GenerationRequest(
         messages=read_messages(body.messages),
         max_tokens=_max_tokens(body),
         temperature=1.0 if body.temperature is None else body.temperature,
@@ -100,6 +150,20 @@ def generation_request(body: ChatCompletionRequest) -> GenerationRequest:
         seed=body.seed,
         presence_penalty=body.presence_penalty or 0.0,
         frequency_penalty=body.frequency_penalty or 0.0,
+        top_k=body.top_k or 0,
+        min_p=body.min_p or 0.0,
+        repetition_penalty=1.0 if body.repetition_penalty is None else body.repetition_penalty,
+        # A forced call is the whole answer: its grammar wins over response_format's.
+        grammar=tools.grammar or (None if schema is None else schema_grammar(schema)),
+        tools=tools.shown,
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
+    )
+    return ChatPlan(
+        requests=tuple(seeded(request, index) for index in range(choices)),
+        tools=tools,
+        schema=None if tools.forced else schema,
+        logprobs=bool(body.logprobs),
     )
 
 
@@ -116,12 +180,34 @@ def read_messages(messages: list[MessageIn]) -> tuple[ChatMessage, ...]:
 def _message(index: int, message: MessageIn) -> ChatMessage:
     role = ROLES.get(message.role)
     if role is None:
-        hint = " (this server does not call tools)" if message.role in {"tool", "function"} else ""
+        hint = " (send function results as role 'tool')" if message.role == "function" else ""
         raise InvalidRequest(
             f"messages[{index}].role is {message.role!r}{hint}; use one of {', '.join(ROLES)}",
             details={"param": f"messages[{index}].role"},
         )
-    return ChatMessage(role, _text(index, message.content))
+    if role == "tool" and not message.tool_call_id:
+        raise InvalidRequest(
+            f"messages[{index}] is a tool result without 'tool_call_id'; name the call it "
+            "answers (the id of an earlier assistant message's tool_calls entry)",
+            details={"param": f"messages[{index}].tool_call_id"},
+        )
+    calls = tuple(
+        ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+        for call in message.tool_calls or ()
+    )
+    if calls and role != "assistant":
+        raise InvalidRequest(
+            f"messages[{index}] has tool_calls but role {message.role!r}; only assistant "
+            "messages carry tool calls",
+            details={"param": f"messages[{index}].tool_calls"},
+        )
+    return ChatMessage(
+        role,
+        _text(index, message.content),
+        tool_calls=calls,
+        tool_call_id=message.tool_call_id if role == "tool" else None,
+        name=message.name if role == "tool" else None,
+    )
 
 
 def _text(index: int, content: str | list[ContentPart] | None) -> str:

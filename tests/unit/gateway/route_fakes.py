@@ -107,7 +107,7 @@ class FakeChat(Endpoint):
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         self.requests.append(request)
-        if request.messages[-1].content == "too long":
+        if request.messages and request.messages[-1].content == "too long":
             raise ContextLengthExceeded("too long for 64 tokens", details={"param": "messages"})
         try:
             for index, piece in enumerate(self.pieces):

@@ -17,6 +17,12 @@ from modelmart.types import Datatype
 from tests.unit.gateway.route_fakes import FakeChat, FakeEndpoint, app_with, embed, text_signature
 
 EMBEDDING = ("embedding", Datatype.FP32, (-1, 3))
+USAGE = {
+    "prompt_tokens": 7,
+    "completion_tokens": 3,
+    "total_tokens": 10,
+    "prompt_tokens_details": {"cached_tokens": 0},
+}
 
 
 class RecordUsage:
@@ -74,7 +80,7 @@ async def test_whole_answer_has_openai_shape_and_reports_usage(
         "refusal": None,
     }
     assert answer["choices"][0]["finish_reason"] == "length"
-    assert answer["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert answer["usage"] == USAGE
     units = {"requests": 1.0, "tokens": 10.0, "prompt_tokens": 7.0, "completion_tokens": 3.0}
     assert seen == [Usage("smol", 4, units)]
     assert endpoint.requests[0].max_tokens == 3
@@ -103,7 +109,7 @@ async def test_stream_sends_role_content_finish_usage_then_done(
     assert chunks[-3]["choices"][0]["finish_reason"] == "length"
     assert all(chunk["usage"] is None for chunk in chunks[:-2])
     assert chunks[-2]["choices"] == []
-    assert chunks[-2]["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert chunks[-2]["usage"] == USAGE
     assert len({chunk["id"] for chunk in chunks[:-1]}) == 1
     assert seen[0] is not None
     assert seen[0].units["tokens"] == 10
@@ -149,18 +155,25 @@ async def test_context_overflow_is_400_before_the_stream(
     [
         ({"messages": []}, "messages", "'messages' is empty"),
         ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "'robot'"),
-        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "call tools"),
+        ({"messages": [{"role": "function", "content": "x"}]}, "messages[0].role", "'tool'"),
+        (
+            {"messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].tool_call_id",
+            "without 'tool_call_id'",
+        ),
         (
             {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
             "messages[0].content",
             "text only",
         ),
-        ({"n": 2}, "n", "n=2 is not supported"),
-        ({"logprobs": True}, "logprobs", "not supported"),
+        ({"n": 9}, "n", "at most 8"),
+        ({"top_logprobs": 2}, "top_logprobs", "needs logprobs"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs", "less than or equal to 20"),
+        ({"logit_bias": {"1": 5}}, "logit_bias", "Extra inputs"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "up to 4"),
         ({"max_tokens": 5, "max_completion_tokens": 6}, "max_tokens", "disagree"),
         ({"temperature": 3}, "temperature", "less than or equal to 2"),
-        ({"tools": []}, "tools", "Extra inputs"),
+        ({"tool_choice": "required"}, "tool_choice", "needs tools"),
         ({"model": "embedder"}, "model", "not a chat model"),
     ],
 )
@@ -209,7 +222,8 @@ async def test_options_reach_the_model(http: httpx.AsyncClient, endpoint: FakeCh
     assert (sent.presence_penalty, sent.frequency_penalty, sent.seed) == (0.5, -0.5, None)
 
 
-async def test_a_client_gone_before_a_whole_answer_stops_the_model(endpoint: FakeChat) -> None:
+async def test_a_client_gone_before_a_whole_answer_stops_the_model() -> None:
+    endpoint = FakeChat(["word "] * 50)
     app = app_with({"chat": endpoint}, modules=(chat,))
     payload = json.dumps(body()).encode()
     incoming = [
@@ -240,5 +254,6 @@ async def test_a_client_gone_before_a_whole_answer_stops_the_model(endpoint: Fak
     }
     await app(scope, receive, send)  # type: ignore[arg-type]
     assert sent[0]["status"] == 499
-    # Noticed while the second piece was on its way; the third was never made.
-    assert (endpoint.yielded, endpoint.closed) == (2, 1)
+    # Noticed within a few pieces: the rest were never made.
+    assert endpoint.yielded < 10
+    assert endpoint.closed == 1

@@ -18,7 +18,7 @@ from modelmart.arrays import Batch
 from modelmart.billing.ledger import Ledger
 from modelmart.catalog.vision_entries import CLASSIFIER_SIGNATURE
 from modelmart.errors import RateLimited
-from modelmart.gateway.routes import chat, inference, openai, tasks, v2, vision
+from modelmart.gateway.routes import chat, completions, inference, openai, tasks, v2, vision
 from modelmart.serving.batcher import Admission, Batcher, ClientGone
 from modelmart.serving.placement import Endpoint, Prediction
 from modelmart.serving.router import Router
@@ -39,7 +39,7 @@ from tests.unit.gateway.route_fakes import (
 )
 from tests.unit.gateway.test_vision_routes import classify, png
 
-MODULES = (inference, openai, tasks, chat, vision, v2)
+MODULES = (inference, openai, tasks, chat, completions, vision, v2)
 V2_ROW = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}
 SENTENCE = {"input": "a good day"}
 
@@ -116,6 +116,27 @@ async def test_a_repeated_idempotency_key_replays_the_response_without_billing_a
     assert len(endpoints["vader-sentiment"].batches) == 1
     assert [entry.idempotency_key for entry in billing.settled] == ["order-42"]
     assert billing.ledger.count() == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+async def test_generations_bill_once_and_replay_by_idempotency_key(
+    http: httpx.AsyncClient, endpoints: dict[str, FakeChat], billing: FakeBilling, path: str
+) -> None:
+    body = {"model": "chat", "n": 2, "stream": False}
+    body |= (
+        {"prompt": "Hi"}
+        if path == "/v1/completions"
+        else {"messages": [{"role": "user", "content": "Hi"}]}
+    )
+    headers = auth("acme-key", "gen-1")
+    first = await http.post(path, json=body, headers=headers)
+    again = await http.post(path, json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    assert len(endpoints["chat"].requests) == 2  # two choices, generated once
+    assert billing.ledger.count() == 1
+    assert billing.settled[0].units["tokens"] == 2 * (7 + 2)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,211 @@
+"""Several generations for one request (OpenAI's ``n``, a list of prompts), run concurrently:
+started together so a request error surfaces before any byte is sent, merged as they stream,
+all stopped when the client leaves. Shared by chat and text completions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+
+from modelmart.errors import InvalidRequest
+from modelmart.gateway.responses import dumps
+from modelmart.runtimes.generation import (
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    TokenLogprob,
+)
+from modelmart.serving.placement import Endpoint
+
+MAX_CHOICES = 8
+"""Generations one request may ask for (``n``, times the prompts of a text completion)."""
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CLIENT_CLOSED_REQUEST = 499
+"""What the access log shows for an answer abandoned by its client (nginx's convention)."""
+
+T = TypeVar("T")
+
+
+@dataclass
+class Started:
+    """A generation of the request; ``first`` its first event when it has been awaited."""
+
+    events: AsyncGenerator[GenerationEvent, None]
+    first: GenerationEvent | None = None
+
+    async def all(self) -> AsyncIterator[GenerationEvent]:
+        """Every event, the first included; closes the generation when left early."""
+        async with contextlib.aclosing(self.events):
+            if self.first is not None:
+                yield self.first
+            async for event in self.events:
+                yield event
+
+
+def check_choices(count: int, param: str = "n") -> None:
+    if count > MAX_CHOICES:
+        raise InvalidRequest(
+            f"this request asks for {count} choices; at most {MAX_CHOICES} fit in one "
+            "request: lower n (or send fewer prompts) and send the rest separately",
+            details={"param": param},
+        )
+
+
+def seeded(request: GenerationRequest, index: int) -> GenerationRequest:
+    """The request of choice ``index``: seed ``seed + index``, so choices differ yet repeat."""
+    if request.seed is None or index == 0:
+        return request
+    return dataclasses.replace(request, seed=request.seed + index)
+
+
+async def start_all(endpoint: Endpoint, requests: Sequence[GenerationRequest]) -> list[Started]:
+    """The request's generations, the first one's first event in hand, so that an error in
+    the request (a prompt beyond the context window) surfaces before any byte is sent.
+
+    The others start as they are read: a deployment with fewer instances than choices runs
+    them in turn, and an instance is only free once its generation has been read to the end.
+    """
+    generations = [endpoint.generate(request) for request in requests]
+    try:
+        first = await anext(generations[0])
+    except BaseException:
+        for generation in generations:
+            await generation.aclose()
+        raise
+    return [Started(generations[0], first), *(Started(g) for g in generations[1:])]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+_END = object()
+
+
+async def merge(sources: Sequence[AsyncIterator[T]]) -> AsyncIterator[T]:
+    """The items of every source as they come; the first error of any ends it. Leaving it
+    (or an error) closes every source."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def pump(source: AsyncIterator[T]) -> None:
+        try:
+            async for item in source:
+                queue.put_nowait(item)
+            queue.put_nowait(_END)
+        except Exception as exc:  # handed to the reader, which raises it
+            queue.put_nowait(_Failure(exc))
+        finally:
+            closing = getattr(source, "aclose", None)
+            if closing is not None:
+                await closing()
+
+    tasks = [asyncio.create_task(pump(source)) for source in sources]
+    try:
+        running = len(tasks)
+        while running:
+            item = await queue.get()
+            if item is _END:
+                running -= 1
+            elif isinstance(item, _Failure):
+                raise item.error
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def unless_gone(request: Request, works: Sequence[Coroutine[Any, Any, T]]) -> list[T] | None:
+    """The results of ``works``, run concurrently; None if the client hangs up first. The
+    first error of any is raised; whatever ends it, the others are cancelled (so the
+    generations they read stop) before it returns."""
+    tasks = [asyncio.create_task(work) for work in works]
+    gone = asyncio.create_task(_disconnect(request))
+    try:
+        pending: set[asyncio.Future[Any]] = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(
+                pending | {gone}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if gone in done:
+                return None
+            pending.discard(gone)
+            for task in done:
+                task.result()  # raises the work's error
+        return [task.result() for task in tasks]
+    finally:
+        for task in (*tasks, gone):
+            task.cancel()
+        await asyncio.gather(*tasks, gone, return_exceptions=True)
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client hangs up (the body has been read: nothing else can arrive)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def sse_event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + dumps(payload) + b"\n\n"
+
+
+def token_usage(dones: Sequence[GenerationDone]) -> dict[str, Any]:
+    """OpenAI's ``usage`` over every generation of a request."""
+    prompt = sum(done.prompt_tokens for done in dones)
+    completion = sum(done.completion_tokens for done in dones)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": sum(done.cached_tokens for done in dones)},
+    }
+
+
+def billed_units(usage: dict[str, Any]) -> dict[str, int]:
+    """What a request's usage is billed as."""
+    prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
+    return {"tokens": prompt + completion, "prompt_tokens": prompt, "completion_tokens": completion}
+
+
+def chat_logprobs(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
+    """Chat completions' ``choices[i].logprobs``."""
+    return {
+        "content": [
+            {
+                "token": token.token,
+                "logprob": token.logprob,
+                "bytes": list(token.bytes),
+                "top_logprobs": [
+                    {"token": top.token, "logprob": top.logprob, "bytes": list(top.bytes)}
+                    for top in token.top
+                ],
+            }
+            for token in tokens
+        ],
+        "refusal": None,
+    }
+
+
+def legacy_logprobs(tokens: Sequence[TokenLogprob], offset: int) -> dict[str, Any]:
+    """Text completions' ``choices[i].logprobs``; ``offset``: where the first token's text
+    starts in prompt and answer together."""
+    offsets = []
+    for token in tokens:
+        offsets.append(offset)
+        offset += len(token.token)
+    return {
+        "tokens": [token.token for token in tokens],
+        "token_logprobs": [token.logprob for token in tokens],
+        "top_logprobs": [{top.token: top.logprob for top in token.top} for token in tokens],
+        "text_offset": offsets,
+    }
