@@ -15,6 +15,7 @@ from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.limits import BodySizeLimit
 from modelmart.gateway.observability import RequestObserver
+from modelmart.gateway.openapi import install_openapi
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import (
     accounts,
@@ -35,6 +36,7 @@ from modelmart.gateway.routes import (
     vision,
 )
 from modelmart.gateway.routes import billing as billing_routes
+from modelmart.gateway.security_headers import SecurityHeaders
 from modelmart.gateway.services import build_services
 from modelmart.serving.placement import Placement
 
@@ -80,6 +82,7 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
     install_error_handlers(app)
     for module in ROUTE_MODULES:
         app.include_router(module.router)
+    install_openapi(app)
     app.add_middleware(
         BodySizeLimit,
         request_limit=settings.max_request_bytes,
@@ -87,4 +90,5 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
     )
     app.add_middleware(AuditTrail)
     app.add_middleware(RequestObserver)
+    app.add_middleware(SecurityHeaders)
     return app

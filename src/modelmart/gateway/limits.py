@@ -44,38 +44,52 @@ class BodySizeLimit:
             # The HTTP server delivers no more than the declared length: nothing to count.
             await self.app(scope, receive, send)
             return
-        await self.app(scope, *_guarded(limit, what, scope, receive, send))
+        await _StreamedBody(limit, what).serve(self.app, scope, receive, send)
 
 
-def _guarded(
-    limit: int, what: str, scope: Scope, receive: Receive, send: Send
-) -> tuple[Receive, Send]:
-    """Count a streamed body; past the limit the app sees a disconnect, and whatever it then
-    answers is replaced by the 413 (frameworks turn errors raised while reading into 400s)."""
-    received = 0
-    exceeded = False
-    answered = False
+class _StreamedBody:
+    """A body without a declared length (``Transfer-Encoding: chunked``), counted as it
+    arrives. Past the limit the app sees a disconnect; whatever it then does — answer, or
+    fail on the disconnect (Starlette raises ``ClientDisconnect`` from ``request.body()``,
+    which would otherwise end as a 500) — the client gets the 413."""
 
-    async def counting_receive() -> Message:
-        nonlocal received, exceeded
-        if exceeded:
-            return {"type": "http.disconnect"}
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            exceeded = True
-            return {"type": "http.disconnect"}
-        return message
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        self.what = what
+        self.received = 0
+        self.exceeded = False
+        self.started = False  # the app began its own answer before the limit was crossed
+        self.answered = False
 
-    async def replacing_send(message: Message) -> None:
-        nonlocal answered
-        if not exceeded:
-            await send(message)
-        elif not answered:
-            answered = True
-            await error_response(_too_large(limit, what))(scope, receive, send)
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        async def counting_receive() -> Message:
+            if self.exceeded:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.exceeded = True
+                return {"type": "http.disconnect"}
+            return message
 
-    return counting_receive, replacing_send
+        async def replacing_send(message: Message) -> None:
+            if not self.exceeded or self.started:
+                self.started = self.started or message["type"] == "http.response.start"
+                await send(message)
+            elif not self.answered:
+                await self._refuse(scope, receive, send)
+
+        try:
+            await app(scope, counting_receive, replacing_send)
+        except Exception:
+            if not self.exceeded or self.started:
+                raise
+        if self.exceeded and not self.started and not self.answered:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.answered = True
+        await error_response(_too_large(self.limit, self.what))(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
