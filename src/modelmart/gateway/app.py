@@ -14,6 +14,7 @@ from modelmart.gateway.audit import AuditTrail
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.limits import BodySizeLimit
+from modelmart.gateway.methods import ActionPaths
 from modelmart.gateway.observability import RequestObserver
 from modelmart.gateway.openapi import install_openapi
 from modelmart.gateway.responses import FastJSONResponse
@@ -83,6 +84,7 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
     for module in ROUTE_MODULES:
         app.include_router(module.router)
     install_openapi(app)
+    app.add_middleware(ActionPaths)
     app.add_middleware(
         BodySizeLimit,
         request_limit=settings.max_request_bytes,

@@ -6,17 +6,16 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from modelmart.errors import (
     InvalidRequest,
-    MethodNotAllowed,
     ModelMartError,
     NotFound,
     ValidationFailed,
 )
+from modelmart.gateway.methods import method_not_allowed, route_methods
 from modelmart.gateway.responses import error_response
 
 logger = logging.getLogger("modelmart.gateway")
@@ -50,36 +49,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             f"no route {request.method} {request.url.path}; see /docs for the API"
         )
     elif exc.status_code == 405:
-        allowed = allowed_methods(request)
-        error = MethodNotAllowed(
-            f"{request.method} is not allowed on {request.url.path}; "
-            f"it allows {', '.join(allowed)}",
-            details={"allowed": allowed},
-        )
+        allowed = route_methods(request.app).allowed(request.scope["path"])
+        error = method_not_allowed(request.method, request.url.path, allowed)
         return error_response(error, headers={"Allow": ", ".join(allowed)})
     else:
         error = InvalidRequest(str(exc.detail))
     return error_response(error, headers=dict(exc.headers or {}))
-
-
-def allowed_methods(request: Request) -> list[str]:
-    """Every method the routes most specific to this path serve. Starlette's own ``Allow``
-    names only the first route whose path matched, while one path is often served by several
-    routes (GET and PATCH of one object are two handlers). An action path
-    (``/v1/jobs/7:cancel``) also matches its object's routes, with the action inside a
-    parameter (``job_id="7:cancel"``): the route that spells more of the path is the resource
-    asked for."""
-    path = request.scope["path"]
-    methods_by_specificity: dict[int, set[str]] = {}
-    for route in iter_route_contexts(request.app.routes):
-        pattern = route.path_regex if route.path is not None else None
-        match = pattern.match(path) if pattern is not None and route.methods else None
-        if match is not None:
-            literal = len(path) - sum(len(value) for value in match.groupdict().values())
-            methods_by_specificity.setdefault(literal, set()).update(route.methods)
-    if not methods_by_specificity:
-        return []
-    return sorted(methods_by_specificity[max(methods_by_specificity)])
 
 
 def log_unexpected(request: Request, exc: Exception) -> ModelMartError:

@@ -110,6 +110,8 @@ WITH_BODY = frozenset({400, 413, 415, 422})
 PERIOD_PATTERN = r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"
 """A billing period as :meth:`modelmart.billing.invoices.Period.parse` reads it: a month."""
 
+_MOMENT = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]}
+
 PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/registry/models/{name}/aliases/{alias}", "alias"): {
         "pattern": ALIAS_NAME.pattern,
@@ -118,7 +120,11 @@ PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/datasets/{name}/versions", "name"): {"pattern": NAME.pattern},
     ("/v1/orgs/{slug}/invoices/{period}", "period"): {"pattern": PERIOD_PATTERN},
     ("/v1/orgs/{slug}/invoices/{period}:finalize", "period"): {"pattern": PERIOD_PATTERN},
-    ("/v1/revenue", "period"): {"pattern": PERIOD_PATTERN},
+    ("/v1/revenue", "period"): {"pattern": r"^([1-9][0-9]{3}-(0[1-9]|1[0-2]))?$"},  # '': now
+    # Pydantic reads a number as seconds since the epoch, as well as RFC 3339 text.
+    ("/v1/audit", "since"): _MOMENT,
+    ("/v1/usage", "start"): _MOMENT,
+    ("/v1/usage", "end"): _MOMENT,
 }
 """Rules the handlers enforce on a parameter (with a 400 or 422 naming them) that its
 declared type does not say, taken from the code that enforces them where it has one."""
@@ -184,7 +190,11 @@ def _describe_parameters(path: str, operation: dict[str, Any]) -> None:
                 schema.update(kept[0])
             else:
                 schema["anyOf"] = kept
-        schema.update(PARAMETER_RULES.get((path, parameter["name"]), {}))
+        rule = PARAMETER_RULES.get((path, parameter["name"]), {})
+        if "anyOf" in rule:  # the rule's choices replace the declared type
+            for key in ("type", "format", "anyOf"):
+                schema.pop(key, None)
+        schema.update(rule)
 
 
 def _describe_media_types(path: str, operation: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,12 +16,13 @@ class Isolation(StrEnum):
 DeploymentState = Literal["loading", "ready", "failed"]
 
 _NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$"
-MAX_VERSION = 2**63 - 1
-"""The largest version number a database row can hold."""
+MAX_VERSION = 2**53 - 1
+"""The largest version number: the largest integer every JSON reader keeps exact (and far
+within what a database row holds)."""
 
 
-_NOT_NULL = {"not": {"type": "null"}}
-_BOTH_TARGETS = {
+_NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}
+_BOTH_TARGETS: dict[str, Any] = {
     "required": ["version", "alias"],
     "properties": {"version": _NOT_NULL, "alias": _NOT_NULL},
 }
