@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelmart.errors import PayloadTooLarge
+from modelmart.errors import ModelMartError, PayloadTooLarge
 from modelmart.gateway.responses import error_response
+
+RenderError = Callable[[Scope, ModelMartError], Response]
+"""How an error answers a request: the OpenAI-compatible routes have a shape of their own."""
+
+
+def in_modelmart_shape(scope: Scope, error: ModelMartError) -> Response:
+    return error_response(error)
 
 
 def _too_large(limit: int, what: str) -> PayloadTooLarge:
@@ -21,10 +31,17 @@ class BodySizeLimit:
     A declared Content-Length over the limit is refused at once; a streamed body is counted
     as it arrives."""
 
-    def __init__(self, app: ASGIApp, request_limit: int, upload_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        request_limit: int,
+        upload_limit: int,
+        render: RenderError = in_modelmart_shape,
+    ) -> None:
         self.app = app
         self.request_limit = request_limit
         self.upload_limit = upload_limit
+        self.render = render
 
     def _limit_for(self, scope: Scope) -> tuple[int, str]:
         if scope["method"] == "POST" and scope["path"].endswith("/versions"):
@@ -36,15 +53,19 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         limit, what = self._limit_for(scope)
+
+        def refusal() -> Response:
+            return self.render(scope, _too_large(limit, what))
+
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await error_response(_too_large(limit, what))(scope, receive, send)
+            await refusal()(scope, receive, send)
             return
         if declared is not None:
             # The HTTP server delivers no more than the declared length: nothing to count.
             await self.app(scope, receive, send)
             return
-        await _StreamedBody(limit, what).serve(self.app, scope, receive, send)
+        await _StreamedBody(limit, refusal).serve(self.app, scope, receive, send)
 
 
 class _StreamedBody:
@@ -53,9 +74,9 @@ class _StreamedBody:
     fail on the disconnect (Starlette raises ``ClientDisconnect`` from ``request.body()``,
     which would otherwise end as a 500) — the client gets the 413."""
 
-    def __init__(self, limit: int, what: str) -> None:
+    def __init__(self, limit: int, refusal: Callable[[], Response]) -> None:
         self.limit = limit
-        self.what = what
+        self.refusal = refusal
         self.received = 0
         self.exceeded = False
         self.started = False  # the app began its own answer before the limit was crossed
@@ -89,7 +110,7 @@ class _StreamedBody:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.answered = True
-        await error_response(_too_large(self.limit, self.what))(scope, receive, send)
+        await self.refusal()(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -12,10 +12,7 @@ on an action path with ``405``.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,32 +24,29 @@ ACTION_MARK = ":"
 route by swallowing the action into a parameter."""
 
 
-@dataclass(frozen=True)
-class _Route:
-    pattern: re.Pattern[str]
-    methods: frozenset[str]
-
-
 class RouteMethods:
-    """The app's routes as (path pattern, methods), read once: routes do not change after
-    start-up."""
+    """The app's routes by path pattern, read once: routes do not change after start-up."""
 
     def __init__(self, app: Starlette) -> None:
         self._routes = [
-            _Route(route.path_regex, frozenset(route.methods))
+            route
             for route in iter_route_contexts(app.routes)
             if route.path is not None and route.methods
         ]
 
-    def allowed(self, path: str) -> list[str]:
-        """The methods of the routes that spell out the most of ``path`` (none: no route)."""
-        by_specificity: dict[int, set[str]] = {}
+    def serving(self, path: str) -> list[RouteContext]:
+        """The routes that spell out the most of ``path`` (none: no route matches it)."""
+        by_specificity: dict[int, list[RouteContext]] = {}
         for route in self._routes:
-            match = route.pattern.match(path)
+            match = route.path_regex.match(path)
             if match is not None:
                 literal = len(path) - sum(len(value) for value in match.groupdict().values())
-                by_specificity.setdefault(literal, set()).update(route.methods)
-        return sorted(by_specificity[max(by_specificity)]) if by_specificity else []
+                by_specificity.setdefault(literal, []).append(route)
+        return by_specificity[max(by_specificity)] if by_specificity else []
+
+    def allowed(self, path: str) -> list[str]:
+        """The methods of the routes serving ``path``."""
+        return sorted({method for route in self.serving(path) for method in route.methods})
 
 
 def route_methods(app: Starlette) -> RouteMethods:

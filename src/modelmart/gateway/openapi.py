@@ -215,8 +215,13 @@ def _documented_routes(app: FastAPI) -> Iterator[RouteContext]:
             yield route
 
 
+def is_openai_shaped(route: RouteContext) -> bool:
+    """Whether ``route`` answers its failures in OpenAI's shape."""
+    return isinstance(route.original_route, (OpenAIRoute, MeteredOpenAIRoute))
+
+
 def _describe_operation(operation: dict[str, Any], route: RouteContext) -> None:
-    openai_shaped = isinstance(route.original_route, (OpenAIRoute, MeteredOpenAIRoute))
+    openai_shaped = is_openai_shaped(route)
     permission = _permission(route)
     statuses = set(error_statuses(operation, permission, created=_creates(operation)))
     if openai_shaped and 422 in statuses:
