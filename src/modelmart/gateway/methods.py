@@ -33,6 +33,12 @@ class RouteMethods:
             for route in iter_route_contexts(app.routes)
             if route.path is not None and route.methods
         ]
+        # (pattern, methods) of the action routes, checked on every request to an action path.
+        self._actions = [
+            (route.path_regex, frozenset(route.methods))
+            for route in self._routes
+            if "}" + ACTION_MARK in route.path_format
+        ]
 
     def serving(self, path: str) -> list[RouteContext]:
         """The routes that spell out the most of ``path`` (none: no route matches it)."""
@@ -47,6 +53,15 @@ class RouteMethods:
     def allowed(self, path: str) -> list[str]:
         """The methods of the routes serving ``path``."""
         return sorted({method for route in self.serving(path) for method in route.methods})
+
+    def action_methods(self, path: str) -> frozenset[str]:
+        """The methods of the action routes ``path`` names (none: it names no action). An
+        action route spells more of a path than the object's route it also matches."""
+        methods: frozenset[str] = frozenset()
+        for pattern, served in self._actions:
+            if pattern.match(path):
+                methods |= served
+        return methods
 
 
 def route_methods(app: Starlette) -> RouteMethods:
@@ -73,8 +88,9 @@ class ActionPaths:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and ACTION_MARK in path:
-            allowed = route_methods(scope["app"]).allowed(path)
-            if allowed and scope["method"] not in allowed:
+            served = route_methods(scope["app"]).action_methods(path)
+            if served and scope["method"] not in served:
+                allowed = sorted(served)
                 error = method_not_allowed(scope["method"], path, allowed)
                 response = error_response(error, headers={"Allow": ", ".join(allowed)})
                 await response(scope, receive, send)
