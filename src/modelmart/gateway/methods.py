@@ -12,6 +12,10 @@ on an action path with ``405``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,43 +28,53 @@ ACTION_MARK = ":"
 route by swallowing the action into a parameter."""
 
 
+@dataclass(frozen=True)
+class _Route:
+    context: RouteContext
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    is_action: bool  # its template spells an action after a parameter: ``{id}:cancel``
+
+
+def _routes(app: Starlette) -> Iterator[_Route]:
+    for route in iter_route_contexts(app.routes):
+        template, methods = route.path_format, route.methods
+        if isinstance(template, str) and methods:
+            action = "}" + ACTION_MARK in template
+            yield _Route(route, route.path_regex, frozenset(methods), action)
+
+
 class RouteMethods:
     """The app's routes by path pattern, read once: routes do not change after start-up."""
 
     def __init__(self, app: Starlette) -> None:
-        self._routes = [
-            route
-            for route in iter_route_contexts(app.routes)
-            if route.path is not None and route.methods
-        ]
-        # (pattern, methods) of the action routes, checked on every request to an action path.
-        self._actions = [
-            (route.path_regex, frozenset(route.methods))
-            for route in self._routes
-            if "}" + ACTION_MARK in route.path_format
-        ]
+        self._routes = list(_routes(app))
+        self._actions = [route for route in self._routes if route.is_action]
 
     def serving(self, path: str) -> list[RouteContext]:
         """The routes that spell out the most of ``path`` (none: no route matches it)."""
-        by_specificity: dict[int, list[RouteContext]] = {}
+        return [route.context for route in self._most_specific(path)]
+
+    def allowed(self, path: str) -> list[str]:
+        """The methods of the routes that spell out the most of ``path``."""
+        return sorted({method for route in self._most_specific(path) for method in route.methods})
+
+    def _most_specific(self, path: str) -> list[_Route]:
+        by_specificity: dict[int, list[_Route]] = {}
         for route in self._routes:
-            match = route.path_regex.match(path)
+            match = route.pattern.match(path)
             if match is not None:
                 literal = len(path) - sum(len(value) for value in match.groupdict().values())
                 by_specificity.setdefault(literal, []).append(route)
         return by_specificity[max(by_specificity)] if by_specificity else []
 
-    def allowed(self, path: str) -> list[str]:
-        """The methods of the routes serving ``path``."""
-        return sorted({method for route in self.serving(path) for method in route.methods})
-
     def action_methods(self, path: str) -> frozenset[str]:
         """The methods of the action routes ``path`` names (none: it names no action). An
         action route spells more of a path than the object's route it also matches."""
         methods: frozenset[str] = frozenset()
-        for pattern, served in self._actions:
-            if pattern.match(path):
-                methods |= served
+        for route in self._actions:
+            if route.pattern.match(path):
+                methods |= route.methods
         return methods
 
 
