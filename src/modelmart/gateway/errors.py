@@ -11,11 +11,11 @@ from starlette.responses import Response
 
 from modelmart.errors import (
     InvalidRequest,
-    MethodNotAllowed,
     ModelMartError,
     NotFound,
     ValidationFailed,
 )
+from modelmart.gateway.methods import method_not_allowed, route_methods
 from modelmart.gateway.responses import error_response
 
 logger = logging.getLogger("modelmart.gateway")
@@ -49,7 +49,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             f"no route {request.method} {request.url.path}; see /docs for the API"
         )
     elif exc.status_code == 405:
-        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        allowed = route_methods(request.app).allowed(request.scope["path"])
+        error = method_not_allowed(request.method, request.url.path, allowed)
+        return error_response(error, headers={"Allow": ", ".join(allowed)})
     else:
         error = InvalidRequest(str(exc.detail))
     return error_response(error, headers=dict(exc.headers or {}))

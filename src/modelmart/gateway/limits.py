@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelmart.errors import PayloadTooLarge
+from modelmart.errors import ModelMartError, PayloadTooLarge
 from modelmart.gateway.responses import error_response
+
+RenderError = Callable[[Scope, ModelMartError], Response]
+"""How an error answers a request: the OpenAI-compatible routes have a shape of their own."""
+
+
+def in_modelmart_shape(scope: Scope, error: ModelMartError) -> Response:
+    return error_response(error)
 
 
 def _too_large(limit: int, what: str) -> PayloadTooLarge:
@@ -21,10 +31,17 @@ class BodySizeLimit:
     A declared Content-Length over the limit is refused at once; a streamed body is counted
     as it arrives."""
 
-    def __init__(self, app: ASGIApp, request_limit: int, upload_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        request_limit: int,
+        upload_limit: int,
+        render: RenderError = in_modelmart_shape,
+    ) -> None:
         self.app = app
         self.request_limit = request_limit
         self.upload_limit = upload_limit
+        self.render = render
 
     def _limit_for(self, scope: Scope) -> tuple[int, str]:
         if scope["method"] == "POST" and scope["path"].endswith("/versions"):
@@ -36,46 +53,64 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         limit, what = self._limit_for(scope)
+
+        def refusal() -> Response:
+            return self.render(scope, _too_large(limit, what))
+
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await error_response(_too_large(limit, what))(scope, receive, send)
+            await refusal()(scope, receive, send)
             return
         if declared is not None:
             # The HTTP server delivers no more than the declared length: nothing to count.
             await self.app(scope, receive, send)
             return
-        await self.app(scope, *_guarded(limit, what, scope, receive, send))
+        await _StreamedBody(limit, refusal).serve(self.app, scope, receive, send)
 
 
-def _guarded(
-    limit: int, what: str, scope: Scope, receive: Receive, send: Send
-) -> tuple[Receive, Send]:
-    """Count a streamed body; past the limit the app sees a disconnect, and whatever it then
-    answers is replaced by the 413 (frameworks turn errors raised while reading into 400s)."""
-    received = 0
-    exceeded = False
-    answered = False
+class _StreamedBody:
+    """A body without a declared length (``Transfer-Encoding: chunked``), counted as it
+    arrives. Past the limit the app sees a disconnect; whatever it then does — answer, or
+    fail on the disconnect (Starlette raises ``ClientDisconnect`` from ``request.body()``,
+    which would otherwise end as a 500) — the client gets the 413."""
 
-    async def counting_receive() -> Message:
-        nonlocal received, exceeded
-        if exceeded:
-            return {"type": "http.disconnect"}
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            exceeded = True
-            return {"type": "http.disconnect"}
-        return message
+    def __init__(self, limit: int, refusal: Callable[[], Response]) -> None:
+        self.limit = limit
+        self.refusal = refusal
+        self.received = 0
+        self.exceeded = False
+        self.started = False  # the app began its own answer before the limit was crossed
+        self.answered = False
 
-    async def replacing_send(message: Message) -> None:
-        nonlocal answered
-        if not exceeded:
-            await send(message)
-        elif not answered:
-            answered = True
-            await error_response(_too_large(limit, what))(scope, receive, send)
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        async def counting_receive() -> Message:
+            if self.exceeded:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.exceeded = True
+                return {"type": "http.disconnect"}
+            return message
 
-    return counting_receive, replacing_send
+        async def replacing_send(message: Message) -> None:
+            if not self.exceeded or self.started:
+                self.started = self.started or message["type"] == "http.response.start"
+                await send(message)
+            elif not self.answered:
+                await self._refuse(scope, receive, send)
+
+        try:
+            await app(scope, counting_receive, replacing_send)
+        except Exception:
+            if not self.exceeded or self.started:
+                raise
+        if self.exceeded and not self.started and not self.answered:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.answered = True
+        await self.refusal()(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

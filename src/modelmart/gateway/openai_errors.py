@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,6 +22,7 @@ from modelmart.errors import (
     DeploymentNotFound,
     InvalidRequest,
     ModelMartError,
+    PayloadTooLarge,
 )
 from modelmart.gateway.errors import log_unexpected
 from modelmart.gateway.responses import FastJSONResponse
@@ -94,10 +96,18 @@ def in_openai_shape(handler: Handler) -> Handler:
             return openai_error_response(_invalid_body(exc))
         except ModelMartError as exc:
             return openai_error_response(exc)
+        except HTTPException as exc:  # Starlette's own, such as a body it could not parse
+            return openai_error_response(_http_error(exc))
         except Exception as exc:  # any bug must still answer in the shape clients parse
             return _unexpected(request, exc)
 
     return handle
+
+
+def _http_error(exc: HTTPException) -> ModelMartError:
+    if exc.status_code == PayloadTooLarge.status:
+        return PayloadTooLarge(str(exc.detail))
+    return InvalidRequest(f"{exc.detail}; send the body the route documents at /docs")
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelmart.catalog.language_entries import LANGUAGE_ENTRIES
 from modelmart.errors import InvalidRequest
+from modelmart.gateway.text_models import TEXTS_SCHEMA
 from modelmart.serving.placement import Endpoint
 from modelmart.types import Task
 
@@ -34,7 +35,9 @@ class TaskRequest(BaseModel):
         default=None, min_length=1, description="a deployment name; the task's default if omitted"
     )
     # Any items: read_texts() refuses non-text with a clearer message than validation would.
-    input: str | list[Any] = Field(description="a text or a list of texts")
+    input: str | list[Any] = Field(
+        description="a text or a list of texts", json_schema_extra=TEXTS_SCHEMA
+    )
 
     def deployment(self, default: str) -> str:
         """The deployment to call: the one named, else the task's default."""

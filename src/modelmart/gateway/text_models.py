@@ -31,6 +31,25 @@ MAX_ITEMS = 2048
 
 _SEND = "send a string or a list of strings"
 
+_PYTHON_WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NON_BLANK = f"[^{_PYTHON_WHITESPACE}]"
+"""A regular expression that finds a character ``str.strip()`` keeps: a text is blank
+without one (JSON Schema's ``\\S`` knows other whitespace than Python)."""
+
+TEXTS_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": NON_BLANK},
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_ITEMS,
+            "items": {"type": "string", "pattern": NON_BLANK},
+        },
+    ]
+}
+"""What :func:`read_texts` takes, as a field's JSON schema (``json_schema_extra``): the field
+itself accepts any list, so that :func:`read_texts` can say what is wrong more clearly."""
+
 
 def read_texts(value: str | list[Any], param: str = "input") -> list[str]:
     """The texts of a ``str | list[str]`` field, one per item; none may be blank.

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from modelmart.schemas.roles import Role
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+MAX_PER_MINUTE = 10**9
+"""A rate no key needs more of (and well within what the database's integers hold)."""
+BUDGET_PATTERN = r"^([0-9]{1,12}(\.[0-9]{1,6})?)?$"
+"""A monthly budget: a plain decimal amount, or '' for none."""
 
 
 class OrganizationCreate(BaseModel):
@@ -19,7 +23,7 @@ class OrganizationCreate(BaseModel):
     slug: str = Field(pattern=SLUG_PATTERN, description="lower-case letters, digits and '-'")
     name: str = Field(min_length=1, max_length=128)
     plan: str = Field(default="free", min_length=1)
-    data_sharing_consent: bool = False
+    data_sharing_consent: StrictBool = False
     owner_email: str | None = Field(
         default=None,
         pattern=EMAIL_PATTERN,
@@ -31,9 +35,11 @@ class OrganizationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plan: str | None = None
-    data_sharing_consent: bool | None = None
+    data_sharing_consent: StrictBool | None = None
     monthly_budget: str | None = Field(
-        default=None, description="spend limit per month as a decimal string, '' to remove"
+        default=None,
+        pattern=BUDGET_PATTERN,
+        description="spend limit per month as a decimal string, '' to remove",
     )
     budget_action: str | None = Field(default=None, pattern=r"^(stop|alert)$")
 
@@ -74,7 +80,7 @@ class KeyCreate(BaseModel):
     )
     expires_in_days: int | None = Field(default=None, gt=0, le=3650)
     requests_per_minute: int | None = Field(
-        default=None, gt=0, description="this key's own limit, below the plan's"
+        default=None, gt=0, le=MAX_PER_MINUTE, description="this key's own limit, below the plan's"
     )
 
 

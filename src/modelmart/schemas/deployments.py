@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +16,17 @@ class Isolation(StrEnum):
 DeploymentState = Literal["loading", "ready", "failed"]
 
 _NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$"
+MAX_VERSION = 2**53 - 1
+"""The largest version number: the largest integer every JSON reader keeps exact (and far
+within what a database row holds)."""
+
+
+_NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}
+_BOTH_TARGETS: dict[str, Any] = {
+    "required": ["version", "alias"],
+    "properties": {"version": _NOT_NULL, "alias": _NOT_NULL},
+}
+"""A body that sets both ``version`` and ``alias``, which the models below refuse."""
 
 
 class _Tuning(BaseModel):
@@ -32,13 +43,15 @@ class DeploymentRequest(_Tuning):
     """Serve ``model`` at a pinned ``version`` or following an ``alias`` (never both); with
     neither, the latest version is pinned."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": _BOTH_TARGETS})
+
     model: str = Field(
         min_length=1,
         max_length=200,
         description="a model you may use: its name, or 'org:name' for another organisation's",
     )
     name: str | None = Field(default=None, pattern=_NAME_PATTERN)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     alias: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
@@ -52,14 +65,14 @@ class DeploymentUpdate(BaseModel):
     """Fields to change; omitted ones keep their value. Setting ``version`` drops the alias
     and the other way round."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": _BOTH_TARGETS})
 
     instances: int | None = Field(default=None, ge=1, le=64)
     max_batch_size: int | None = Field(default=None, ge=1, le=4096)
     max_delay_ms: float | None = Field(default=None, ge=0, le=10_000)
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
     isolation: Isolation | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     alias: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")

@@ -22,10 +22,12 @@ function bounds(values) {
   return [min, max > min ? max : min + 1];
 }
 
+// The legend's colours are classes (style.css), not style attributes: the console's
+// Content-Security-Policy allows no inline style.
 function legendOf(series) {
   if (series.length < 2) return "";
   return series.map((s, i) =>
-    ` <span class="key" style="color:${PALETTE[i % PALETTE.length]}">■ ${escape(s.name)}</span>`).join("");
+    ` <span class="key series-${i % PALETTE.length}">■ ${escape(s.name)}</span>`).join("");
 }
 
 /** Lines over x = 0..n-1; `series` is [{name, values: [y, ...]}]. */

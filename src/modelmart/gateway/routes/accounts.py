@@ -19,6 +19,7 @@ from starlette.responses import Response
 from modelmart.billing.money import parse_amount
 from modelmart.errors import Forbidden
 from modelmart.gateway.auth import Admin, Authenticated, Reader
+from modelmart.gateway.params import RowId
 from modelmart.gateway.services import Services, get_services
 from modelmart.schemas.accounts import (
     AuditEntry,
@@ -128,7 +129,7 @@ async def add_member(
 
 @router.delete("/orgs/{slug}/members/{member_id}", status_code=204)
 async def remove_member(
-    principal: Admin, slug: str, member_id: int, services: ServicesDep
+    principal: Admin, slug: str, member_id: RowId, services: ServicesDep
 ) -> Response:
     await asyncio.to_thread(services.accounts.remove_member, principal, slug, member_id)
     return Response(status_code=204)
@@ -163,14 +164,16 @@ async def _scope(services: Services, principal: Principal, refs: list[str]) -> l
 
 
 @router.post("/orgs/{slug}/keys/{key_id}:rotate", status_code=201)
-async def rotate_key(principal: Admin, slug: str, key_id: int, services: ServicesDep) -> CreatedKey:
+async def rotate_key(
+    principal: Admin, slug: str, key_id: RowId, services: ServicesDep
+) -> CreatedKey:
     created = await asyncio.to_thread(services.accounts.rotate_key, principal, slug, key_id)
     services.billing.forget_terms()
     return created
 
 
 @router.delete("/orgs/{slug}/keys/{key_id}")
-async def revoke_key(principal: Admin, slug: str, key_id: int, services: ServicesDep) -> KeyView:
+async def revoke_key(principal: Admin, slug: str, key_id: RowId, services: ServicesDep) -> KeyView:
     return await asyncio.to_thread(services.accounts.revoke_key, principal, slug, key_id)
 
 

@@ -157,8 +157,12 @@ class SpeechRequest(BaseModel):
     model: str = Field(min_length=1, description="a deployment name, as GET /v1/models lists")
     input: str = Field(description="the text to speak")
     voice: str = Field(default=BUNDLED_VOICE, description="a voice name the model accepts")
+    # OpenAI's formats are all accepted here, so that the refusal of the ones this server
+    # cannot write says why; the schema names the ones it writes.
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] | None = Field(
-        default=None, description="wav when omitted; mp3 and aac are not available"
+        default=None,
+        description="wav when omitted; mp3 and aac are not available",
+        json_schema_extra={"anyOf": [{"enum": list(WRITABLE)}, {"type": "null"}]},
     )
     speed: float = Field(default=1.0, description="1.0 is the voice's normal pace")
     instructions: str | None = Field(default=None, description="accepted and ignored")

@@ -33,7 +33,7 @@ from modelmart.gateway.audio_models import (
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
-from modelmart.gateway.text_models import read_texts
+from modelmart.gateway.text_models import TEXTS_SCHEMA, read_texts
 from modelmart.gateway.transcripts import Transcript
 from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.audio import WRITABLE, transcode
@@ -48,11 +48,23 @@ MAX_AUDIO_ITEMS: Final = 32
 """Files per transcription request: a batch waits for its longest file."""
 
 
+_AUDIO_FILE: dict[str, Any] = {"type": "string", "minLength": 1}
+_AUDIO_FILES: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_AUDIO_ITEMS,
+    "items": _AUDIO_FILE,
+}
+
+
 class TranscriptionTask(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(default=DEFAULT_RECOGNITION_MODEL, min_length=1)
-    input: str | list[str] = Field(description="an audio file, or a list, base64-encoded")
+    input: str | list[str] = Field(
+        description="an audio file, or a list, base64-encoded",
+        json_schema_extra={"anyOf": [_AUDIO_FILE, _AUDIO_FILES]},
+    )
 
 
 class SpeechTask(BaseModel):
@@ -62,10 +74,16 @@ class SpeechTask(BaseModel):
     )
 
     model: str = Field(default=DEFAULT_SPEECH_MODEL, min_length=1)
-    input: str | list[Any] = Field(description="a text or a list of texts")
+    input: str | list[Any] = Field(
+        description="a text or a list of texts", json_schema_extra=TEXTS_SCHEMA
+    )
     voice: str = BUNDLED_VOICE
     speed: float = 1.0
-    response_format: str = Field(default="wav", description=f"one of {', '.join(WRITABLE)}")
+    response_format: str = Field(
+        default="wav",
+        description=f"one of {', '.join(WRITABLE)}",
+        json_schema_extra={"enum": list(WRITABLE)},
+    )
 
 
 @router.post(

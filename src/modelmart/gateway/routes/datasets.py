@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
 from modelmart.gateway.auth import Deployer, Reader
+from modelmart.gateway.params import MAX_ID, RowId
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.uploads import parse_metadata, spool
 from modelmart.schemas.datasets import DatasetInfo, DatasetMetadata, DatasetPreview
@@ -70,7 +71,7 @@ def list_dataset_versions(
 
 @router.get("/{name}/versions/{version}")
 def get_dataset_version(
-    name: str, version: int, principal: Reader, services: ServicesDep
+    name: str, version: RowId, principal: Reader, services: ServicesDep
 ) -> DatasetInfo:
     return services.training.datasets.find(principal, name, version)
 
@@ -80,7 +81,7 @@ def preview_dataset(
     name: str,
     principal: Reader,
     services: ServicesDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     rows: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> DatasetPreview:
     """The first ``rows`` examples of a version (the newest by default)."""

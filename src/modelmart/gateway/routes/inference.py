@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelmart.errors import InvalidRequest
+from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.gateway.codecs import v1
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
@@ -38,6 +38,19 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
+def require_json(request: Request) -> None:
+    """Refuse a body declared as anything but JSON (a ``text/plain`` or form body is what a
+    cross-site form can send without a preflight); no declared type is read as JSON."""
+    declared = request.headers.get("content-type", "")
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedFormat(
+            f"the body's content type is {declared!r}; send it as JSON with "
+            "'Content-Type: application/json'",
+            details={"content_type": declared},
+        )
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
@@ -50,6 +63,7 @@ async def predict(
     name: str, request: Request, principal: Caller, services: ServicesDep
 ) -> Response:
     """Run the instances through the deployment called ``name``."""
+    require_json(request)
     endpoint = services.router.endpoint(principal, name)
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
     prediction = await endpoint.predict(

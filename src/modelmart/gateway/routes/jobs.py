@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from modelmart.gateway.auth import Deployer, Reader
+from modelmart.gateway.params import MAX_ID
 from modelmart.gateway.services import Services, get_services
 from modelmart.jobs.service import JobService
 from modelmart.schemas.jobs import JobInfo, JobState, SubmitJob
@@ -70,8 +71,8 @@ async def job_events(
     request: Request,
     principal: Reader,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0)] = 0,
-    last_event_id: Annotated[int | None, Header()] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``progress`` for each epoch (``id`` is its sequence number, so a
     reconnect with ``Last-Event-ID`` resumes), ``state`` on every state change; the stream
@@ -137,8 +138,8 @@ async def compare_versions(
     name: str,
     principal: Reader,
     services: ServicesDep,
-    a: Annotated[int, Query(ge=1)],
-    b: Annotated[int, Query(ge=1)],
+    a: Annotated[int, Query(ge=1, le=MAX_ID)],
+    b: Annotated[int, Query(ge=1, le=MAX_ID)],
     format: ReportFormat | None = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:

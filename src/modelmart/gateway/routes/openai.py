@@ -23,7 +23,7 @@ from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
 from modelmart.gateway.openai_errors import OpenAIRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
-from modelmart.gateway.text_models import TextModelKind, read_texts
+from modelmart.gateway.text_models import TEXTS_SCHEMA, TextModelKind, read_texts
 from modelmart.gateway.usage import report_usage
 from modelmart.schemas.registry import ModelInfo
 from modelmart.types import Signature
@@ -44,7 +44,9 @@ class EmbeddingRequest(BaseModel):
     )
 
     model: str = Field(min_length=1, description="a deployment name, as GET /v1/models lists")
-    input: str | list[Any] = Field(description="a text or a list of texts")
+    input: str | list[Any] = Field(
+        description="a text or a list of texts", json_schema_extra=TEXTS_SCHEMA
+    )
     encoding_format: Literal["float", "base64"] = Field(
         default="float", description="base64: little-endian float32 bytes"
     )

@@ -18,7 +18,9 @@ from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.uploads import parse_metadata, spool
+from modelmart.schemas.deployments import MAX_VERSION
 from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
+from modelmart.tenancy import NAME
 from modelmart.types import Task
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
@@ -28,7 +30,8 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 class CreateModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    # The pattern documents the rule the registry enforces (a 400 naming it).
+    name: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": NAME.pattern})
     task: Task = Task.CUSTOM
     description: str = Field(default="", max_length=10_000)
     owner: str = Field(default="", max_length=256)
@@ -37,7 +40,7 @@ class CreateModel(BaseModel):
 class AliasTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 @router.post("/models", status_code=201)
