@@ -31,7 +31,7 @@ OPERATOR_SLUG = "operator"
 PLATFORM_OWNERS = frozenset({"", OPERATOR_SLUG})
 """Owners of the platform's own deployments and samples ("" when accounts are off)."""
 
-NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")  # anchored for JSON Schema; fullmatch here
 """What a model, deployment or dataset may be called within an organisation."""
 
 SEPARATOR = ":"
@@ -177,7 +177,7 @@ class DeploymentAccess:
 
 def check_name(kind: str, name: str) -> str:
     """``name``, when :data:`NAME` allows it for a ``kind`` ("model", "dataset")."""
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise InvalidRequest(
             f"{kind} name {name!r} is not valid; use 1 to 128 letters, digits, '.', '_' or "
             "'-', starting with a letter or digit"

@@ -6,7 +6,13 @@ import pytest
 
 from modelmart.errors import Forbidden, InvalidRequest
 from modelmart.schemas.roles import Operation, Role
-from modelmart.tenancy import CATALOGUE_OWNER, OPERATOR_SLUG, DeploymentAccess, Principal
+from modelmart.tenancy import (
+    CATALOGUE_OWNER,
+    OPERATOR_SLUG,
+    DeploymentAccess,
+    Principal,
+    check_name,
+)
 
 
 def tenant(slug: str, **fields: object) -> Principal:
@@ -84,3 +90,9 @@ def test_roles_bound_operations() -> None:
     with pytest.raises(Forbidden, match="viewer role"):
         viewer.require(Operation.DEPLOY)
     Principal.single_user().require(Operation.ADMIN)
+
+
+def test_a_name_with_a_trailing_newline_is_refused() -> None:
+    # Python's `$` also matches before a final newline; the whole name must match.
+    with pytest.raises(InvalidRequest):
+        check_name("model", "iris\n")
