@@ -86,10 +86,7 @@ def _quality(card: VersionCard) -> list[str]:
         return ["Not evaluated."]
     return _table(
         ("Metric", "Value", "Evaluation set"),
-        [
-            (m.metric, f"{m.value:.4g}", m.evaluation_set or "not named")
-            for m in card.quality
-        ],
+        [(m.metric, f"{m.value:.4g}", m.evaluation_set or "not named") for m in card.quality],
     )
 
 

@@ -96,9 +96,7 @@ def declared_card(lineage: Mapping[str, Any]) -> DeclaredCard | None:
         return None
 
 
-def with_declared_card(
-    lineage: Mapping[str, Any], declared: DeclaredCard | None
-) -> dict[str, Any]:
+def with_declared_card(lineage: Mapping[str, Any], declared: DeclaredCard | None) -> dict[str, Any]:
     """``lineage`` with ``declared`` stored under its key (unchanged when None)."""
     stored = dict(lineage)
     if declared is not None:
@@ -230,7 +228,7 @@ def _energy(latency: Latency | None, facts: CardFacts) -> CardEnergy | None:
 # Limits
 
 
-def _limits(  # noqa: PLR0913 - each fact adds its own lines
+def _limits(
     source: CardSource,
     version: VersionInfo,
     facts: CardFacts,
