@@ -19,13 +19,13 @@ _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 _NOT_KNOWN = "not known"
 
 
-def escape(text: object) -> str:
-    """``text`` as inert inline Markdown on one line."""
+def escape(text: object, *, starts_line: bool = True) -> str:
+    """``text`` as inert inline Markdown on one line; ``starts_line`` also keeps a leading
+    "- ", "+ " or "1. " from starting a list (needless inside a table cell)."""
     flat = _LINE_BREAKS.sub(" ", str(text))
     entities = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     inert = _MARKDOWN_PUNCTUATION.sub(r"\\\1", entities)
-    # A value that starts a line must not start a list either: "- x", "+ x", "1. x".
-    return _LIST_MARKER.sub(_escaped_marker, inert, count=1)
+    return _LIST_MARKER.sub(_escaped_marker, inert, count=1) if starts_line else inert
 
 
 def _escaped_marker(match: re.Match[str]) -> str:
@@ -116,5 +116,5 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
 
 
 def _row(cells: Sequence[object], *, raw: bool = False) -> str:
-    shown = [str(cell) if raw else escape(cell) for cell in cells]
+    shown = [str(cell) if raw else escape(cell, starts_line=False) for cell in cells]
     return f"| {' | '.join(shown)} |"
