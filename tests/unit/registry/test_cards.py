@@ -38,7 +38,7 @@ def model(
     )
 
 
-def version(  # noqa: PLR0913 - one keyword per stored column the tests vary
+def version(
     *,
     task: Task = Task.CLASSIFICATION,
     artifact_format: ArtifactFormat = ArtifactFormat.ONNX,
