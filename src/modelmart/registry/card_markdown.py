@@ -94,8 +94,9 @@ def _energy(card: VersionCard) -> list[str]:
     energy = card.energy_per_item
     if energy is None:
         return ["Not measured: no latency was measured for this version."]
-    kind = "estimated" if energy.estimated else "measured"
-    return [f"{energy.joules_per_item:.4g} J per item ({kind}; {escape(energy.method)})"]
+    # An estimate's method starts by saying so; a measurement is named as one.
+    method = escape(energy.method) if energy.estimated else f"measured: {escape(energy.method)}"
+    return [f"{energy.joules_per_item:.4g} J per item ({method})"]
 
 
 def _explanation(card: VersionCard) -> list[str]:

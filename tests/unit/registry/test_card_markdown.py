@@ -8,7 +8,16 @@ import pytest
 from modelmart.registry.card_markdown import escape, render_markdown
 from modelmart.registry.cards import version_card, with_declared_card
 from modelmart.schemas.registry import DeclaredCard
-from tests.unit.registry.test_cards import REPORT, TRAINED_LINEAGE, facts, model, version
+from modelmart.types import ArtifactFormat
+from tests.unit.registry.test_cards import (
+    LATENCY,
+    REPORT,
+    TRAINED_LINEAGE,
+    catalogue_card,
+    facts,
+    model,
+    version,
+)
 
 HOSTILE = "<script>alert(1)</script> | `code` [link](http://x) **bold**\n# Heading\n- item"
 
@@ -70,3 +79,16 @@ def test_uploaded_text_cannot_inject_html_cells_or_headings() -> None:
         if line.startswith("| "):
             cells = line.replace("\\|", "").count("|")
             assert cells in (3, 4), line
+
+
+def test_a_catalogue_card_states_its_energy_estimate_and_licences() -> None:
+    stored = version(artifact_format=ArtifactFormat.PACKAGE, metrics={"accuracy": 0.9})
+    card = version_card(model(owner="modelmart"), stored, facts(catalogue=catalogue_card(LATENCY)))
+    text = render_markdown(card)
+
+    assert (
+        "0.04 J per item (estimated from CPU time x 10 W per core: 2 ms per item in batches "
+        "of 32 on 2 thread(s) of AMD EPYC)"
+    ) in text
+    assert "## Licence\n\nlangid: BSD-2-Clause\n" in text
+    assert "| accuracy | 0.9 | 200 sentences, 20 languages |" in text
