@@ -71,7 +71,7 @@ def create(
 
 
 @app.command()
-def push(
+def push(  # noqa: PLR0913, PLR0917 - one option per piece of version metadata
     ctx: typer.Context,
     name: str,
     path: Annotated[Path, typer.Argument(exists=True, help="Model file, or directory to zip.")],
@@ -92,14 +92,22 @@ def push(
         typer.Option(metavar="KEY=VALUE", help="Evaluation metric; repeat for more."),
     ] = None,
     task: Annotated[Task | None, typer.Option(help="Create the model first if missing.")] = None,
+    card: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="Model card JSON: intended_use, limits, licence."
+        ),
+    ] = None,
 ) -> None:
     """Upload a model file or directory as the next version of NAME."""
     signature_json = None if signature is None else read_json_file(signature, "--signature")
+    card_json = None if card is None else read_json_file(card, "--card")
     parameters, metrics = parse_pairs(param, "--param"), parse_pairs(metric, "--metric")
     with client(ctx) as mm, output.upload_progress(f"Uploading {path.name}") as progress:
         version = mm.push_version(
             name, path, format=artifact_format, signature=signature_json,
             parameters=parameters, metrics=metrics, task=task, progress=progress,
+            card=card_json,
         )  # fmt: skip
     output.say(ctx, f"Pushed {version.model} v{version.version} ({version.format})", version)
 

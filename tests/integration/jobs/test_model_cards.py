@@ -129,7 +129,7 @@ def test_an_upload_shows_what_was_declared_and_what_was_not(
 
 
 def test_the_cli_prints_a_card_as_a_table_json_and_markdown(
-    server: LiveServer, trained: JobInfo, monkeypatch: pytest.MonkeyPatch
+    server: LiveServer, trained: JobInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     runner = CliRunner()
@@ -148,3 +148,20 @@ def test_the_cli_prints_a_card_as_a_table_json_and_markdown(
     markdown = runner.invoke(app, ["--url", server.url, "models", "card", "langid", "--markdown"])
     assert markdown.exit_code == 0, markdown.output
     assert markdown.output.startswith("# Model card: langid version 1\n")
+
+    declared = tmp_path / "card.json"
+    declared.write_text('{"intended_use": "a demo", "licence": "Apache-2.0"}')
+    artifact = iris_skops(tmp_path / "iris.skops")
+    push = ["models", "push", "cli-card-iris", str(artifact), "--task", "classification"]
+    pushed = runner.invoke(app, ["--url", server.url, *push, "--card", str(declared)])
+    assert pushed.exit_code == 0, pushed.output
+    uploaded = runner.invoke(
+        app, ["--url", server.url, "--json", "models", "card", "cli-card-iris"]
+    )
+    assert uploaded.exit_code == 0, uploaded.output
+    card = orjson.loads(uploaded.output)
+    assert (card["source"], card["intended_use"], card["licence"]) == (
+        "upload",
+        "a demo",
+        "Apache-2.0",
+    )
