@@ -34,7 +34,10 @@ DECLARED_CARD_KEY = "card"
 NO_EXPLANATION = CardExplanation(
     method=None, reason="explanations are not available for this model yet"
 )
-_IMAGE_TASKS = frozenset({Task.IMAGE_CLASSIFICATION})
+_IMAGE_TASKS = frozenset(
+    {Task.IMAGE_CLASSIFICATION, Task.FACE_DETECTION, Task.FACE_EMBEDDING, Task.OCR}
+)
+"""Tasks served by the image routes, which cap the pixels of one request."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,8 @@ def _runtime_limits(version: VersionInfo, facts: CardFacts) -> list[str]:
             lines.append(f"tensor-route answers stop after {max_tokens} tokens")
     if version.task in _IMAGE_TASKS:
         lines.append(
-            f"images: at most {facts.max_request_pixels:,} pixels per request (server setting)"
+            f"images: at most {facts.max_request_pixels:,} pixels per request on the image "
+            "task routes (server setting)"
         )
     return lines
 

@@ -228,4 +228,9 @@ def test_limits_name_the_chat_context_and_the_image_pixel_cap() -> None:
 
     image = version(task=Task.IMAGE_CLASSIFICATION, signature=IMAGES)
     image_card = version_card(model(Task.IMAGE_CLASSIFICATION), image, facts())
-    assert "images: at most 1,000,000 pixels per request (server setting)" in image_card.limits
+    assert (
+        "images: at most 1,000,000 pixels per request on the image task routes (server setting)"
+    ) in image_card.limits
+    ocr = version_card(model(Task.OCR), version(task=Task.OCR, signature=IMAGES), facts())
+    assert any(line.startswith("images: at most") for line in ocr.limits)
+    assert not any(line.startswith("images:") for line in chat_card.limits)
