@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="Longest a request waits in a deployment's queue before it is dropped "
         "(503 overloaded), so a backlog never turns into unbounded latency.",
     )
+    cpu_watts_per_core: float = Field(
+        default=10.0,
+        gt=0,
+        description="Watts one busy CPU core draws, for the energy-per-item estimate of model "
+        "cards (measured CPU time per item x threads x this figure).",
+    )
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

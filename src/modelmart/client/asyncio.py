@@ -28,7 +28,13 @@ from modelmart.schemas.accounts import CreatedKey, KeyView
 from modelmart.schemas.catalog import CatalogModel
 from modelmart.schemas.deployments import DeploymentView
 from modelmart.schemas.health import Health, Readiness
-from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo
+from modelmart.schemas.registry import (
+    AliasInfo,
+    DeclaredCard,
+    ModelInfo,
+    VersionCard,
+    VersionInfo,
+)
 from modelmart.schemas.roles import Role
 from modelmart.types import ArtifactFormat, Signature, Task
 
@@ -112,6 +118,7 @@ class AsyncClient(AsyncTrainingMethods):
         lineage: dict[str, Any] | None = None,
         task: Task | str | None = None,
         progress: Progress | None = None,
+        card: DeclaredCard | dict[str, Any] | None = None,
     ) -> VersionInfo:
         """Upload a model file or directory as the next version of ``model``; see
         :func:`modelmart.client.registry.push_version`."""
@@ -126,6 +133,7 @@ class AsyncClient(AsyncTrainingMethods):
                 lineage=lineage,
                 task=task,
                 progress=progress,
+                card=card,
             )
         )
 
@@ -135,6 +143,14 @@ class AsyncClient(AsyncTrainingMethods):
     async def get_version(self, model: str, ref: int | str) -> VersionInfo:
         """Version ``ref`` of ``model``: a version number or an alias."""
         return await self._run(registry.get_version(model, ref))
+
+    async def model_card(self, model: str, ref: int | str = "latest") -> VersionCard:
+        """The model card of version ``ref`` (a number or an alias) of ``model``."""
+        return await self._run(registry.model_card(model, ref))
+
+    async def model_card_markdown(self, model: str, ref: int | str = "latest") -> str:
+        """The model card of version ``ref`` as Markdown, rendered by the server."""
+        return await self._run(registry.model_card_markdown(model, ref))
 
     async def set_alias(self, model: str, alias: str, version: int) -> AliasInfo:
         return await self._run(registry.set_alias(model, alias, version))

@@ -19,7 +19,7 @@ from modelmart.client.core import (
 from modelmart.client.uploads import Progress, opened_artifact, version_metadata
 from modelmart.errors import AlreadyExists, ModelNotFound, ValidationFailed
 from modelmart.schemas.catalog import CatalogModel
-from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo
+from modelmart.schemas.registry import AliasInfo, DeclaredCard, ModelInfo, VersionCard, VersionInfo
 from modelmart.types import ArtifactFormat, Signature, Task
 
 MODELS = "/v1/registry/models"
@@ -79,16 +79,18 @@ def push_version(  # noqa: PLR0913 - one keyword per piece of version metadata
     lineage: dict[str, Any] | None = None,
     task: Task | str | None = None,
     progress: Progress | None = None,
+    card: DeclaredCard | dict[str, Any] | None = None,
 ) -> Flow[VersionInfo]:
     """Upload the file or directory at ``path`` as the next version of ``model``.
 
     A directory is zipped into a temporary file first. The upload streams from disk and
     calls ``progress(sent_bytes, total_bytes)`` as it goes. With ``task``, a missing model is
-    created first; without it, a missing model raises :class:`ModelNotFound`.
+    created first; without it, a missing model raises :class:`ModelNotFound`. ``card``
+    declares the version's intended use, limits and licence for its model card.
     """
     metadata = version_metadata(
         format=format, signature=signature, parameters=parameters, metrics=metrics,
-        lineage=lineage,
+        lineage=lineage, card=card,
     )  # fmt: skip
     if task is not None:
         yield from ensure_model(model, task)
@@ -112,6 +114,23 @@ def get_version(model: str, ref: int | str) -> Flow[VersionInfo]:
     """Version ``ref`` of ``model``: a version number or an alias such as ``production``."""
     response = yield Call("GET", f"{_model_path(model)}/versions/{segment(ref)}")
     return parse(response, VersionInfo)
+
+
+def model_card(model: str, ref: int | str) -> Flow[VersionCard]:
+    """The model card of version ``ref`` (a number or an alias) of ``model``."""
+    response = yield Call("GET", f"{_model_path(model)}/versions/{segment(ref)}/card")
+    return parse(response, VersionCard)
+
+
+def model_card_markdown(model: str, ref: int | str) -> Flow[str]:
+    """:func:`model_card` rendered by the server as Markdown."""
+    response = yield Call(
+        "GET",
+        f"{_model_path(model)}/versions/{segment(ref)}/card",
+        params={"format": "markdown"},
+    )
+    raise_for_error(response)
+    return response.text
 
 
 def set_alias(model: str, alias: str, version: int) -> Flow[AliasInfo]:

@@ -134,6 +134,9 @@ PATH_CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/v1/registry/models/{name}/versions/{ref}/report"): lambda c, r, me: c.get(
         f"/v1/registry/models/{r.model}/versions/1/report"
     ),
+    ("GET", "/v1/registry/models/{name}/versions/{ref}/card"): lambda c, r, me: c.get(
+        f"/v1/registry/models/{r.model}/versions/1/card"
+    ),
     ("GET", "/v1/registry/models/{name}/compare"): lambda c, r, me: c.get(
         f"/v1/registry/models/{r.model}/compare", params={"a": 1, "b": 1}
     ),

@@ -8,20 +8,31 @@ that uses the stored name.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
+from modelmart.catalog.entries import OWNER as CATALOGUE_OWNER
+from modelmart.errors import ReportNotFound
 from modelmart.gateway.auth import Deployer, Reader
 from modelmart.gateway.heap import settle_heap
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.uploads import parse_metadata, spool
+from modelmart.registry.card_markdown import render_markdown
+from modelmart.registry.cards import CardFacts, version_card, with_declared_card
+from modelmart.schemas.catalog import ModelCard
 from modelmart.schemas.deployments import MAX_VERSION
-from modelmart.schemas.registry import AliasInfo, ModelInfo, VersionInfo, VersionMetadata
+from modelmart.schemas.registry import (
+    AliasInfo,
+    ModelInfo,
+    VersionCard,
+    VersionInfo,
+    VersionMetadata,
+)
 from modelmart.tenancy import NAME
-from modelmart.types import Task
+from modelmart.types import ArtifactFormat, Task
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -86,7 +97,7 @@ async def push_version(
             meta.signature,
             meta.parameters,
             meta.metrics,
-            meta.lineage,
+            with_declared_card(meta.lineage, meta.card),
         )
         settle_heap()  # inspecting the upload loaded its framework into this process
         return info
@@ -107,6 +118,60 @@ def get_version(name: str, ref: str, principal: Reader, services: ServicesDep) -
     """``ref`` is a version number or an alias such as ``production``."""
     model = services.registry.find_model(principal, name)
     return services.registry.get_version(model.name, int(ref) if ref.isdigit() else ref)
+
+
+MARKDOWN = "text/markdown"
+CardFormat = Literal["json", "markdown"]
+_CARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {MARKDOWN: {"schema": {"type": "string"}}}},
+}
+
+
+@router.get(
+    "/models/{name}/versions/{ref}/card", response_model=VersionCard, responses=_CARD_RESPONSES
+)
+def get_version_card(
+    name: str,
+    ref: str,
+    principal: Reader,
+    services: ServicesDep,
+    format: CardFormat | None = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The model card of version ``ref`` (a number or an alias): intended use, training data
+    and lineage, measured quality with its evaluation set, limits, licence, energy per item
+    and explanation method. JSON, or Markdown with ``?format=markdown`` or
+    ``Accept: text/markdown``."""
+    model = services.registry.find_model(principal, name)
+    version = services.registry.get_version(model.name, int(ref) if ref.isdigit() else ref)
+    facts = CardFacts(
+        cpu_watts_per_core=services.settings.cpu_watts_per_core,
+        max_request_pixels=services.settings.max_request_pixels,
+        catalogue=_catalogue_card(services, model, version),
+        report=_training_report(services, version),
+    )
+    card = version_card(model, version, facts)
+    if format == "markdown" or (format is None and accept is not None and MARKDOWN in accept):
+        return PlainTextResponse(render_markdown(card), media_type=f"{MARKDOWN}; charset=utf-8")
+    return Response(card.model_dump_json(), media_type="application/json")
+
+
+def _catalogue_card(services: Services, model: ModelInfo, version: VersionInfo) -> ModelCard | None:
+    """The catalogue entry's card, for a version the catalogue registered (a package
+    reference under a model the catalogue owns; uploads can never be package references)."""
+    if model.owner != CATALOGUE_OWNER or version.format is not ArtifactFormat.PACKAGE:
+        return None
+    if all(entry.name != model.name for entry in services.catalogue.entries):
+        return None
+    return services.catalogue.card(model.name)
+
+
+def _training_report(services: Services, version: VersionInfo) -> dict[str, Any] | None:
+    """The evaluation report of a version a training job made; None for any other."""
+    try:
+        return services.training.jobs.report(version.model, version.version)[1]
+    except ReportNotFound:
+        return None
 
 
 @router.put("/models/{name}/aliases/{alias}")

@@ -1,6 +1,7 @@
-// One model: its card, versions and metrics, evaluation report, aliases and a deploy form.
+// One model: its card, versions and metrics, version cards, evaluation report, aliases and a deploy form.
 import { api, send } from "../api.js";
 import { announce, field, guarded, h, number, section, select, table, when } from "../ui.js";
+import { versionCard } from "./version_card.js";
 
 function card(entry) {
   if (!entry) return null;
@@ -107,6 +108,7 @@ export async function render(root, [name]) {
       ...metricNames.map((metric) => [metric, (v) => number(v.metrics?.[metric])]),
       ["Size", (v) => `${number(v.artifact_size / 1024, 1)} KiB`], ["Created", (v) => when(v.created_at)],
     ], versions, "No versions yet: push one with `modelmart models push`.")),
+    versionCard(name, versions) || "",
     reports(name, versions),
     aliases(name, info, versions));
 }
