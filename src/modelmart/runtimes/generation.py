@@ -158,8 +158,10 @@ class TextGenerator(ABC):
 
     def prediction_requests(self, prompts: Sequence[str]) -> list[GenerationRequest]:
         """How the plain tensor routes ask this model: each text one user message, greedy."""
-        return [GenerationRequest(messages=(ChatMessage("user", text),), temperature=0.0)
-                for text in prompts]
+        return [
+            GenerationRequest(messages=(ChatMessage("user", text),), temperature=0.0)
+            for text in prompts
+        ]
 
 
 @dataclass

@@ -121,7 +121,8 @@ class LlamaCppRuntime(Runtime, TextGenerator):
         messages, tools = template_inputs(request, self._knows_tools)
         # llama-cpp-python types messages as a union of TypedDicts; these are plain dicts.
         conversation: Any = messages
-        rendered = formatter(messages=conversation, tools=tools)
+        listed: Any = tools
+        rendered = formatter(messages=conversation, tools=listed)
         return backend.tokenize(rendered.prompt, add_bos=True, special=True)
 
     def prompt_tokens(self, messages: tuple[ChatMessage, ...]) -> list[int]:

@@ -16,6 +16,7 @@ predict one batch at a time, in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -45,7 +46,7 @@ from modelmart.runtimes.generation import (
     TextGenerator,
 )
 from modelmart.serving.streaming import EngineLoop
-from modelmart.serving.worker import error_payload, run_batch, worker_main
+from modelmart.serving.worker import run_batch, worker_main
 from modelmart.types import RuntimeName, Signature
 
 RuntimeFactory = Callable[[RuntimeName], Runtime]
@@ -80,10 +81,9 @@ class _Call:
     what: str
 
     def put(self, kind: str, payload: Any) -> None:
-        try:
+        # RuntimeError: the event loop closed, nobody is listening any more.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, payload))
-        except RuntimeError:  # the event loop closed: nobody is listening any more
-            pass
 
 
 class Instance(ABC):
@@ -215,10 +215,9 @@ class Instance(ABC):
         return calls
 
     def _send_quietly(self, kind: str, rid: str, payload: Any) -> None:
-        try:
+        # The worker may be gone: its restart forgets every request anyway.
+        with contextlib.suppress(OSError, ModelMartError):
             self._send(kind, rid, payload)
-        except (OSError, ModelMartError):
-            pass  # the worker is gone; its restart forgets every request anyway
 
     def _deliver(self, kind: str, rid: str, payload: Any) -> None:
         """Route one message of the engine to the call it belongs to (any thread)."""
@@ -243,7 +242,8 @@ class Instance(ABC):
                     raise _timeout(call, timeout_s) from None
 
     async def _timed_out(self) -> None:
-        """A thread cannot be stopped: the call gives up, the model keeps its thread."""
+        """Stop the silent model, if this kind of instance can."""
+        return  # a thread cannot be stopped: the call gives up, the model keeps it
 
 
 def _raise(kind: str, payload: Any) -> None:

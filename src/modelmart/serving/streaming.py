@@ -33,8 +33,8 @@ from modelmart.errors import InferenceError, InvalidRequest, ModelMartError
 from modelmart.runtimes.base import Runtime
 from modelmart.runtimes.generation import (
     GenerationDone,
-    GenerationRequest,
     GenerationEvent,
+    GenerationRequest,
     SerialEngine,
     TextDelta,
     TextGenerator,
@@ -216,7 +216,9 @@ class EngineLoop:
         del self._parts[part]
         prediction.open.discard(index)
         if not prediction.open:
-            self._sink("ok", prediction.rid, {"completion": np.array(prediction.answers, dtype=object)})
+            self._sink(
+                "ok", prediction.rid, {"completion": np.array(prediction.answers, dtype=object)}
+            )
 
     def _fail_prediction(self, rid: str, exc: BaseException) -> None:
         for part, (prediction, _) in list(self._parts.items()):

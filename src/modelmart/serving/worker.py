@@ -15,6 +15,7 @@ so the parent can re-raise the same class.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -45,11 +46,9 @@ class _Sender:
         self._lock = threading.Lock()
 
     def __call__(self, kind: str, rid: str, payload: Any) -> None:
-        with self._lock:
-            try:
-                self._conn.send((kind, (rid, payload)))
-            except (OSError, EOFError):
-                pass  # the server went away; the main loop ends on its side of the pipe
+        # The server may have gone away; the main loop then ends on its side of the pipe.
+        with self._lock, contextlib.suppress(OSError, EOFError):
+            self._conn.send((kind, (rid, payload)))
 
 
 def serve(conn: Connection, runtime: Runtime) -> None:
@@ -66,24 +65,30 @@ def serve(conn: Connection, runtime: Runtime) -> None:
                 break
             rid, body = payload
             if loop is not None:
-                if kind == "generate":
-                    loop.submit(rid, body)
-                elif kind == "cancel":
-                    loop.cancel(rid)
-                elif kind == "predict":
-                    loop.predict(rid, body)
-            elif kind == "predict":
-                send(*_answer(rid, runtime, body))
-            elif kind == "generate":
-                send("error", rid, error_payload(not_generative(runtime)))
+                _to_engine(loop, kind, rid, body)
+            else:
+                _answer_here(send, runtime, kind, rid, body)
     finally:
         if loop is not None:
             loop.stop()
 
 
-def _answer(rid: str, runtime: Runtime, batch: Batch) -> tuple[str, str, Any]:
-    kind, payload = run_batch(runtime, batch)
-    return kind, rid, payload
+def _to_engine(loop: EngineLoop, kind: str, rid: str, body: Any) -> None:
+    if kind == "generate":
+        loop.submit(rid, body)
+    elif kind == "cancel":
+        loop.cancel(rid)
+    elif kind == "predict":
+        loop.predict(rid, body)
+
+
+def _answer_here(send: _Sender, runtime: Runtime, kind: str, rid: str, body: Any) -> None:
+    """A model that does not generate: predict its batch now, in this thread."""
+    if kind == "predict":
+        result, payload = run_batch(runtime, body)
+        send(result, rid, payload)
+    elif kind == "generate":
+        send("error", rid, error_payload(not_generative(runtime)))
 
 
 def worker_main(

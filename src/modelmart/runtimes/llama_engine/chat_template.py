@@ -70,7 +70,10 @@ def _arguments(call: ToolCall) -> Any:
 def _as_text(message: ChatMessage) -> dict[str, Any]:
     if message.role == "tool":
         # Templates without tools often know no "tool" role: the result is a user turn.
-        return {"role": "user", "content": f"{TOOL_RESULT_OPEN}{message.content}{TOOL_RESULT_CLOSE}"}
+        return {
+            "role": "user",
+            "content": f"{TOOL_RESULT_OPEN}{message.content}{TOOL_RESULT_CLOSE}",
+        }
     content = message.content
     for call in message.tool_calls:
         written = json.dumps({"name": call.name, "arguments": _arguments(call)})

@@ -51,7 +51,7 @@ class LlamaBackend:
         try:
             self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
         except ValueError as exc:
-            self.model.close()
+            self.model.close()  # type: ignore[no-untyped-call]
             raise InvalidArtifact(
                 f"llama.cpp could not make a context of {params.n_ctx} tokens for "
                 f"{path.name} ({exc}); lower the context_length or parallel parameter"
@@ -113,5 +113,5 @@ class LlamaBackend:
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
-        self.context.close()
-        self.model.close()
+        self.context.close()  # type: ignore[no-untyped-call]
+        self.model.close()  # type: ignore[no-untyped-call]

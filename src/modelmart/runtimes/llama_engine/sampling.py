@@ -83,7 +83,9 @@ def token_logprob(
         alternatives = tuple(_top(piece(t), float(logprobs[t])) for t in ranked)
     chosen = piece(token)
     return TokenLogprob(
-        chosen.decode("utf-8", errors="replace"), float(logprobs[token]), tuple(chosen),
+        chosen.decode("utf-8", errors="replace"),
+        float(logprobs[token]),
+        tuple(chosen),
         alternatives,
     )
 

@@ -81,7 +81,7 @@ class Sequence:
             events.append(TextDelta(text, tuple(self._logprobs)))
             self._logprobs = []
         if stopped:
-            return events + [self._done("stop")]
+            return [*events, self._done("stop")]
         if self.generated >= self.limit:
             return events + self.end("length")
         self.pending = [token]
@@ -96,7 +96,7 @@ class Sequence:
         if tail or self._logprobs:
             events.append(TextDelta(tail, tuple(self._logprobs)))
             self._logprobs = []
-        return events + [self._done(reason)]
+        return [*events, self._done(reason)]
 
     def _done(self, reason: FinishReason) -> GenerationDone:
         self.pending = []
