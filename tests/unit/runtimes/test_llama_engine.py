@@ -21,7 +21,9 @@ def ask(text: str, **options: object) -> GenerationRequest:
     return GenerationRequest((ChatMessage("user", text),), temperature=0.0, **options)  # type: ignore[arg-type]
 
 
-def run(engine: GenerationEngine, requests: dict[str, GenerationRequest]) -> dict[str, tuple[str, GenerationDone]]:
+def run(
+    engine: GenerationEngine, requests: dict[str, GenerationRequest]
+) -> dict[str, tuple[str, GenerationDone]]:
     """Submit every request, step until each is done; (text, done) per request id."""
     for rid, request in requests.items():
         engine.submit(rid, request)
@@ -58,7 +60,8 @@ def test_every_step_decodes_one_token_of_each_running_sequence() -> None:
     engine, backend = toy_engine(parallel=3, prefix_cache=False)
     run(engine, {str(i): ask(p, max_tokens=5) for i, p in enumerate(PROMPTS[:3])})
     decode_steps = [b for b in backend.batches if all(t.wants_logits for t in b)]
-    assert decode_steps and all(len({t.seq_id for t in b}) == len(b) for b in decode_steps)
+    assert decode_steps
+    assert all(len({t.seq_id for t in b}) == len(b) for b in decode_steps)
     assert len(backend.batches) == 5  # one prompt step, then one per further token
 
 
@@ -86,7 +89,10 @@ def test_the_prefix_cache_skips_what_an_earlier_turn_evaluated() -> None:
     evaluated = sum(len(b) for b in cached_backend.batches) - evaluated_before
     assert evaluated == done.prompt_tokens - done.cached_tokens + done.completion_tokens - 1
     run(plain_engine, {"a": first})
-    assert run(plain_engine, {"b": second})["b"] == (text, GenerationDone(done.prompt_tokens, done.completion_tokens, done.finish_reason, 0))
+    assert run(plain_engine, {"b": second})["b"] == (
+        text,
+        GenerationDone(done.prompt_tokens, done.completion_tokens, done.finish_reason, 0),
+    )
 
 
 def test_the_same_prompt_again_evaluates_only_its_last_token() -> None:
@@ -112,13 +118,15 @@ def test_a_cancelled_sequence_frees_its_cells_and_slot_at_the_next_step() -> Non
     engine.submit("long", ask("go on", max_tokens=200))
     engine.submit("next", ask("then me", max_tokens=3))
     engine.step()
-    assert engine.stats().running == 1 and engine.stats().waiting == 1
+    assert engine.stats().running == 1
+    assert engine.stats().waiting == 1
     engine.cancel("long")
     items = engine.step()
     cancelled = letters("go on")
     assert not any(held[: len(cancelled)] == cancelled for held in backend.cells.values())
     assert all(rid == "next" for rid, _ in items)
-    assert engine.stats().running == 1 and engine.stats().waiting == 0
+    assert engine.stats().running == 1
+    assert engine.stats().waiting == 0
     while engine.has_work:
         engine.step()
     assert backend.open_samplers == 0
@@ -185,7 +193,9 @@ def test_logprobs_come_from_the_raw_logits() -> None:
     assert len(entries) == 3
     for entry in entries:
         assert entry.logprob <= 0
-        assert [top.logprob for top in entry.top] == sorted((t.logprob for t in entry.top), reverse=True)
+        assert [top.logprob for top in entry.top] == sorted(
+            (t.logprob for t in entry.top), reverse=True
+        )
         assert entry.token == entry.top[0].token  # greedy takes the most likely one
         assert entry.bytes == tuple(entry.token.encode())
 
@@ -209,10 +219,12 @@ def test_a_failed_decode_fails_every_running_sequence_and_frees_them() -> None:
     items = engine.step()
     assert sorted(rid for rid, _ in items) == ["a", "b"]
     assert all(isinstance(item, RuntimeError) for _, item in items)
-    assert not engine.has_work and backend.open_samplers == 0
+    assert not engine.has_work
+    assert backend.open_samplers == 0
     assert run(engine, {"c": ask("three", max_tokens=2)})["c"][1].completion_tokens == 2
 
 
 def test_engine_is_a_generation_engine() -> None:
     engine, _ = toy_engine(parallel=3)
-    assert isinstance(engine, LlamaEngine) and engine.parallel == 3
+    assert isinstance(engine, LlamaEngine)
+    assert engine.parallel == 3

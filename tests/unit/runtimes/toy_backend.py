@@ -8,6 +8,7 @@ that do not continue their sequence. Module-level, so worker processes can impor
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
@@ -75,6 +76,7 @@ class ToyBackend:
     batches: list[list[BatchToken]] = field(default_factory=list)
     open_samplers: int = 0
     fail_next_decode: bool = False
+    delay_s: float = 0.0  # per decode, to keep generations in flight in serving tests
     _states: dict[int, list[int]] = field(default_factory=dict)
 
     def decode(self, tokens: list[BatchToken]) -> None:
@@ -82,6 +84,7 @@ class ToyBackend:
             self.fail_next_decode = False
             raise RuntimeError("the toy model cannot decode this batch")
         assert 0 < len(tokens) <= self.n_batch
+        time.sleep(self.delay_s)
         self._states = {}
         for index, item in enumerate(tokens):
             held = self.cells.setdefault(item.seq_id, [])
@@ -138,7 +141,8 @@ class ToyRuntime(Runtime, TextGenerator):
 
     def load(self, request: LoadRequest) -> None:
         self._signature = CHAT_SIGNATURE
-        self._engine, _ = toy_engine(ToyBackend(n_ctx=512), parallel=4, queue_limit=8)
+        backend = ToyBackend(n_ctx=512, delay_s=float(request.parameters.get("delay_s", 0.0)))
+        self._engine, _ = toy_engine(backend, parallel=4, queue_limit=8)
 
     @property
     def signature(self) -> Signature:
