@@ -70,7 +70,8 @@ async def build_services(
         manager = DeploymentManager(
             registry,
             DeploymentRepository(sessions),
-            placement or LocalPlacement(observer=metrics.observe_batch),
+            placement
+            or LocalPlacement(observer=metrics.observe_batch, generation_observer=metrics),
             router,
             ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),
         )
