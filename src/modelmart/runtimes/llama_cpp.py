@@ -31,7 +31,7 @@ import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from modelmart.arrays import Batch
-from modelmart.errors import InferenceError, InvalidArtifact, UnsupportedFormat
+from modelmart.errors import InferenceError, InvalidArtifact, InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.generation import (
     CHAT_SIGNATURE,
@@ -53,7 +53,11 @@ from modelmart.types import ArtifactFormat, RuntimeName
 DEFAULT_PREDICT_TOKENS = 128
 DEFAULT_PARALLEL = 4
 DEFAULT_QUEUE_LIMIT = 64
-BATCH_TOKENS = 512
+BATCH_TOKENS = 63
+"""Tokens per decode. llama.cpp's CPU flash attention rounds differently from 64 tokens a
+batch on, so a prompt read in one large batch could differ in the last bits from the same
+prompt read in chunks next to other sequences; below that, every token gets the same logits
+however it is batched (see the llama_engine package docstring)."""
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
     "message['content'] + '<|im_end|>\n' }}{% endfor %}"
@@ -81,6 +85,11 @@ class LlamaCppRuntime(Runtime, TextGenerator):
         path = gguf_file(request.path)
         parameters = request.parameters
         parallel = positive_int_parameter(parameters, "parallel") or DEFAULT_PARALLEL
+        if parallel > BATCH_TOKENS:
+            raise InvalidRequest(
+                f"parameter 'parallel' is {parallel}; at most {BATCH_TOKENS} sequences decode "
+                "together in one llama.cpp instance. Deploy more instances instead"
+            )
         config = EngineConfig(
             parallel=parallel,
             queue_limit=positive_int_parameter(parameters, "queue_limit") or DEFAULT_QUEUE_LIMIT,

@@ -48,6 +48,11 @@ class LlamaBackend:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
+        # Flash attention makes a token's logits independent of where its sequence's cells
+        # lie in the shared cache (the plain attention path sums over every cell in view,
+        # masked ones included, and so rounds differently when other sequences' cells sit
+        # in between); see the package docstring.
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         try:
             self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
         except ValueError as exc:
