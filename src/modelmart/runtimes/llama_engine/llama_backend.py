@@ -43,7 +43,7 @@ class LlamaBackend:
         params.n_ctx = n_ctx or self.model.n_ctx_train()
         params.n_batch = n_batch
         params.n_ubatch = n_batch
-        params.n_seq_max = n_seq_max
+        params.n_seq_max = n_seq_max + 1  # the last id pads one-token batches (see decode)
         params.kv_unified = True  # one pool of cells: sequences share prefixes and space
         params.n_threads = threads
         params.n_threads_batch = threads
@@ -65,11 +65,26 @@ class LlamaBackend:
         self.memory: Any = llama_cpp.llama_get_memory(self.ctx)
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx))
         self.n_batch = int(llama_cpp.llama_n_batch(self.ctx))
-        self.n_seq_max = int(llama_cpp.llama_n_seq_max(self.ctx))
+        self._padding_seq = int(llama_cpp.llama_n_seq_max(self.ctx)) - 1
+        self.n_seq_max = self._padding_seq
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._piece = ctypes.create_string_buffer(PIECE_BUFFER)
 
     def decode(self, tokens: list[BatchToken]) -> None:
+        if len(tokens) == 1:
+            # With one token, llama.cpp's CPU flash attention splits a cache view of 512 cells
+            # or more across threads and merges the parts, which rounds differently from the
+            # path every larger batch takes. A throwaway token of a spare sequence keeps one
+            # running answer on that same path (and costs about nothing: decoding is bound by
+            # reading the weights).
+            tokens = [*tokens, BatchToken(tokens[0].token, 0, self._padding_seq, False)]
+        try:
+            self._decode(tokens)
+        finally:
+            if tokens[-1].seq_id == self._padding_seq:
+                llama_cpp.llama_memory_seq_rm(self.memory, self._padding_seq, -1, -1)
+
+    def _decode(self, tokens: list[BatchToken]) -> None:
         batch = self._batch
         for i, item in enumerate(tokens):
             batch.token[i] = item.token
