@@ -89,7 +89,7 @@ async def test_a_chat_model_answers_batches_through_its_engine(instance: Instanc
 
 
 async def test_a_crash_fails_every_generation_in_flight_and_the_worker_restarts() -> None:
-    instance = toy_instance(toy_target(delay_s=0.01), Isolation.PROCESS)
+    instance = toy_instance(toy_target(delay_s=0.05), Isolation.PROCESS)
     await instance.start(30)
     try:
         # Both fit the toy's 512 KV cells at once, so both are running when the crash comes.
