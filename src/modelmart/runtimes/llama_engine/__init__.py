@@ -23,7 +23,16 @@ Measured on SmolLM2-135M (Q4_1) with this llama.cpp build, a token's logits depe
   view, masked ones included: other sequences' cells in between moved the logits by up to
   0.53). Flash attention is on.
 
-With those three kept fixed, the logits were bit-identical whatever else was in the batch,
+* the order of a sequence's cells: flash attention visits cells in cache order, so a token
+  placed in a hole before its sequence's earlier cells changes the sum's order. llama.cpp
+  fills holes first once enough cells were freed; the engine frees cells only when it must
+  (a cancelled answer, a prefix-cache entry evicted for room or for its sequence id), so
+  until then every sequence's cells stay in order. After such frees, a greedy answer can
+  differ from the same request alone (seen on SmolLM2 once holes were refilled: the same
+  prompt answered "The sky is a deep, foreboding blue." instead of "The sky is a deep shade
+  of indigo, ...").
+
+With those kept fixed, the logits were bit-identical whatever else was in the batch,
 how a prompt was chunked, which sequence id it had and what else the cache held, including
 prompt cells copied from the prefix cache. Not promised: the same bits with another CPU,
 thread count, llama.cpp build or model file; a seed repeats its tokens only for the same

@@ -276,9 +276,7 @@ class LlamaEngine(GenerationEngine):
         sequence.reserved = 0
         self._close_sampler(sequence)
         if keep and sequence.kv_tokens:
-            for redundant in self._cache.add(sequence.seq_id, list(sequence.kv_tokens)):
-                self._backend.remove(redundant)
-                self._free_ids.append(redundant)
+            self._cache.add(sequence.seq_id, list(sequence.kv_tokens))
         else:
             self._backend.remove(sequence.seq_id)
             self._free_ids.append(sequence.seq_id)

@@ -48,16 +48,13 @@ class PrefixCache:
             self._entries.move_to_end(best_id)  # used: the last to be evicted
         return best_id, best_length
 
-    def add(self, seq_id: int, tokens: list[int]) -> list[int]:
-        """Keep ``seq_id``'s cells; returns the ids of older entries it makes useless (their
-        tokens are a start of ``tokens``), which the caller frees."""
-        redundant = [
-            old for old, held in self._entries.items() if common_prefix(held, tokens) == len(held)
-        ]
-        for old in redundant:
-            del self._entries[old]
+    def add(self, seq_id: int, tokens: list[int]) -> None:
+        """Keep ``seq_id``'s cells. An older entry
+        that ``tokens`` continue is useless, but freeing its cells now would leave holes that
+        llama.cpp fills with the next tokens of running sequences, out of their position
+        order, which changes their logits (see the package docstring); it goes when least
+        recently used, like any other."""
         self._entries[seq_id] = tokens
-        return redundant
 
     def evict_oldest(self, keep: int = -1) -> int | None:
         """The id of the least recently used entry other than ``keep``, now out of the
