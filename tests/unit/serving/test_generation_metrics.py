@@ -3,6 +3,7 @@ KV-cache gauges read from the endpoints' engines at scrape time."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from modelmart.gateway.observability import Metrics
@@ -32,6 +33,9 @@ async def test_generation_series_are_fed_and_scraped() -> None:
             async with contextlib.aclosing(events):
                 done = [event async for event in events][-1]
         assert isinstance(done, GenerationDone)
+        async with asyncio.timeout(5):  # the engine reports after its last step
+            while endpoint.generation_stats().running:
+                await asyncio.sleep(0.01)
         text = metrics.exposition(["toy"])
         assert sample(text, "modelmart_generated_tokens_total") == 8
         assert sample(text, "modelmart_prompt_tokens_total") == 2 * done.prompt_tokens
