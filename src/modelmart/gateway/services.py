@@ -76,6 +76,7 @@ async def build_services(
             or LocalPlacement(
                 observer=metrics.observe_batch,
                 admission=Admission(settings.max_queued_requests, settings.max_queue_wait_s),
+                generation_observer=metrics,
             ),
             router,
             ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),

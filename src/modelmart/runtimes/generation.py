@@ -11,7 +11,8 @@ Everything here is plain data that pickles, so it can cross a worker's pipe.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Sequence
+from collections import deque
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -149,6 +150,19 @@ class TextGenerator(ABC):
     def context_length(self) -> int:
         """Tokens of prompt and answer together that the loaded model can attend to."""
 
+    def engine(self) -> GenerationEngine:
+        """What the serving layer drives to run many generations on this model. The default
+        runs them one after the other through :meth:`generate`; a runtime that can batch
+        sequences returns its own engine (always the same one: it owns the model's state)."""
+        return SerialEngine(self)
+
+    def prediction_requests(self, prompts: Sequence[str]) -> list[GenerationRequest]:
+        """How the plain tensor routes ask this model: each text one user message, greedy."""
+        return [
+            GenerationRequest(messages=(ChatMessage("user", text),), temperature=0.0)
+            for text in prompts
+        ]
+
 
 @dataclass
 class StopMatcher:
@@ -186,3 +200,105 @@ class StopMatcher:
                     longest = size
                     break
         return longest
+
+
+StepItem = tuple[str, GenerationEvent | Exception]
+"""One result of an engine step: a request id and its next event, or the error that ended
+it. A request's last item is its :class:`GenerationDone` or an exception."""
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """What an engine holds right now, for the deployment's metrics.
+
+    ``kv_tokens`` counts the cache cells reserved by running sequences plus those kept for
+    the prefix cache, out of ``kv_capacity`` (0 for an engine without a KV cache).
+    """
+
+    running: int = 0
+    waiting: int = 0
+    kv_tokens: int = 0
+    kv_capacity: int = 0
+
+
+class GenerationEngine(ABC):
+    """Runs many generations at once, one step at a time, in one thread.
+
+    ``submit`` queues a request (raising its request errors, or
+    :class:`~modelmart.errors.Overloaded` when the waiting queue is full); every ``step``
+    advances all running requests by (at most) one token and returns their events. A
+    ``cancel`` ends a request silently: it gets no more events. Not thread-safe: the serving
+    layer calls every method from its engine thread.
+    """
+
+    parallel: int = 1
+
+    @abstractmethod
+    def submit(self, rid: str, request: GenerationRequest) -> None: ...
+
+    @abstractmethod
+    def cancel(self, rid: str) -> None: ...
+
+    @abstractmethod
+    def step(self) -> list[StepItem]: ...
+
+    @property
+    @abstractmethod
+    def has_work(self) -> bool: ...
+
+    def stats(self) -> EngineStats:
+        return EngineStats()
+
+
+class SerialEngine(GenerationEngine):
+    """The engine of a runtime that only has :meth:`TextGenerator.generate`: one request at
+    a time, in arrival order, one event per step."""
+
+    def __init__(self, generator: TextGenerator) -> None:
+        self._generator = generator
+        self._waiting: deque[tuple[str, GenerationRequest]] = deque()
+        self._current: tuple[str, Iterator[GenerationEvent]] | None = None
+
+    def submit(self, rid: str, request: GenerationRequest) -> None:
+        self._waiting.append((rid, request))
+
+    def cancel(self, rid: str) -> None:
+        self._waiting = deque(item for item in self._waiting if item[0] != rid)
+        if self._current is not None and self._current[0] == rid:
+            self._close_current()
+
+    @property
+    def has_work(self) -> bool:
+        return self._current is not None or bool(self._waiting)
+
+    def stats(self) -> EngineStats:
+        return EngineStats(running=int(self._current is not None), waiting=len(self._waiting))
+
+    def step(self) -> list[StepItem]:
+        if self._current is None:
+            if not self._waiting:
+                return []
+            rid, request = self._waiting.popleft()
+            try:
+                self._current = rid, self._generator.generate(request)
+            except Exception as exc:  # a request error, raised before the first event
+                return [(rid, exc)]
+        rid, events = self._current
+        try:
+            event = next(events)
+        except StopIteration:
+            self._current = None
+            return [(rid, RuntimeError("the generation ended without GenerationDone"))]
+        except Exception as exc:  # a model may raise anything; it fails only this request
+            self._current = None
+            return [(rid, exc)]
+        if isinstance(event, GenerationDone):
+            self._close_current()
+        return [(rid, event)]
+
+    def _close_current(self) -> None:
+        if self._current is not None:
+            events = self._current[1]
+            if isinstance(events, Generator):
+                events.close()
+            self._current = None

@@ -1,51 +1,63 @@
-"""GGUF chat models run by llama.cpp (llama-cpp-python), streaming token by token.
+"""GGUF chat models run by llama.cpp (llama-cpp-python), many answers at once.
 
 A version is one ``.gguf`` file: an upload, or a package reference whose assembled directory
 holds one. The file carries weights, tokenizer and chat template; a model without a template
 is prompted in ChatML, the most common convention of instruction-tuned GGUF models.
 
-Parameters: ``context_length`` (tokens; default the length the model was trained with) and
-``threads`` (default every CPU this process may use).
+Parameters: ``context_length`` (tokens of the KV cache that all sequences of an instance
+share; default the length the model was trained with), ``threads`` (default every CPU this
+process may use), ``parallel`` (sequences one instance decodes together, default 4),
+``queue_limit`` (requests that may wait for a sequence slot beyond those, default 64; more
+are refused with 503 ``overloaded``), ``prefix_cache`` (default true: keep finished
+sequences' KV cells to reuse for prompts that start the same way).
 
-Chat completions go through :meth:`LlamaCppRuntime.generate`. ``predict`` serves the same
-model on the plain tensor routes: ``text`` BYTES [-1] in, each text sent as one user
-message and answered greedily with at most ``max_tokens`` (parameter, default 128) tokens,
-``completion`` BYTES [-1] out.
+Generations run on the :class:`~modelmart.runtimes.llama_engine.engine.LlamaEngine`
+(continuous batching: see that package for what is and is not bit-for-bit deterministic).
+``predict`` serves the same model on the plain tensor routes: ``text`` BYTES [-1] in, each
+text sent as one user message and answered greedily with at most ``max_tokens`` (parameter,
+default 128) tokens, ``completion`` BYTES [-1] out.
 """
 
 from __future__ import annotations
 
-import codecs
 import importlib.metadata
+import itertools
 import os
-import secrets
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-import llama_cpp
 import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from modelmart.arrays import Batch
-from modelmart.errors import ContextLengthExceeded, InvalidArtifact, UnsupportedFormat
+from modelmart.errors import InferenceError, InvalidArtifact, InvalidRequest, UnsupportedFormat
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.generation import (
     CHAT_SIGNATURE,
     ChatMessage,
-    FinishReason,
     GenerationDone,
+    GenerationEngine,
     GenerationEvent,
     GenerationRequest,
-    StopMatcher,
     TextDelta,
     TextGenerator,
 )
-from modelmart.runtimes.parameters import positive_int_parameter, texts
+from modelmart.runtimes.llama_engine.chat_template import template_inputs, template_knows_tools
+from modelmart.runtimes.llama_engine.engine import EngineConfig, LlamaEngine
+from modelmart.runtimes.llama_engine.llama_backend import LlamaBackend
+from modelmart.runtimes.parameters import bool_parameter, positive_int_parameter, texts
 from modelmart.runtimes.signatures import reconcile
 from modelmart.types import ArtifactFormat, RuntimeName
 
 DEFAULT_PREDICT_TOKENS = 128
+DEFAULT_PARALLEL = 4
+DEFAULT_QUEUE_LIMIT = 64
+BATCH_TOKENS = 63
+"""Tokens per decode. llama.cpp's CPU flash attention rounds differently from 64 tokens a
+batch on, so a prompt read in one large batch could differ in the last bits from the same
+prompt read in chunks next to other sequences; below that, every token gets the same logits
+however it is batched (see the llama_engine package docstring)."""
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
     "message['content'] + '<|im_end|>\n' }}{% endfor %}"
@@ -54,12 +66,14 @@ CHATML_TEMPLATE = (
 
 
 class LlamaCppRuntime(Runtime, TextGenerator):
-    """One llama.cpp context per instance; generations run one at a time."""
+    """One llama.cpp context per instance, shared by up to ``parallel`` sequences."""
 
     name = RuntimeName.LLAMA_CPP
     label = "llama.cpp"
-    _llama: Any = None
+    _backend: LlamaBackend | None = None
+    _engine: LlamaEngine | None = None
     _formatter: Jinja2ChatFormatter | None = None
+    _knows_tools: bool = False
     _predict_tokens: int = DEFAULT_PREDICT_TOKENS
 
     def load(self, request: LoadRequest) -> None:
@@ -70,140 +84,141 @@ class LlamaCppRuntime(Runtime, TextGenerator):
             )
         path = gguf_file(request.path)
         parameters = request.parameters
-        try:
-            llama = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=positive_int_parameter(parameters, "context_length") or 0,  # 0: as trained
-                n_threads=positive_int_parameter(parameters, "threads")
-                or len(os.sched_getaffinity(0)),
-                verbose=False,
+        parallel = positive_int_parameter(parameters, "parallel") or DEFAULT_PARALLEL
+        if parallel > BATCH_TOKENS:
+            raise InvalidRequest(
+                f"parameter 'parallel' is {parallel}; at most {BATCH_TOKENS} sequences decode "
+                "together in one llama.cpp instance. Deploy more instances instead"
             )
-        except ValueError as exc:  # llama.cpp says only "Failed to load model from file"
-            raise InvalidArtifact(
-                f"llama.cpp could not load {path.name} ({exc}); check that it is a complete "
-                "GGUF file written by a current llama.cpp"
-            ) from exc
+        config = EngineConfig(
+            parallel=parallel,
+            queue_limit=positive_int_parameter(parameters, "queue_limit") or DEFAULT_QUEUE_LIMIT,
+            prefix_cache=bool_parameter(parameters, "prefix_cache", True),
+        )
+        backend = LlamaBackend(
+            path,
+            n_ctx=positive_int_parameter(parameters, "context_length") or 0,  # 0: as trained
+            # Twice the slots: finished sequences keep theirs as prefix-cache entries.
+            n_seq_max=2 * parallel,
+            n_batch=BATCH_TOKENS,
+            threads=positive_int_parameter(parameters, "threads") or len(os.sched_getaffinity(0)),
+        )
         self._signature = reconcile(request.signature, CHAT_SIGNATURE)
-        self._formatter = _chat_formatter(llama)
+        template = backend.model.metadata().get("tokenizer.chat_template") or CHATML_TEMPLATE
+        self._formatter = _chat_formatter(backend, template)
+        self._knows_tools = template_knows_tools(template)
         self._predict_tokens = (
             positive_int_parameter(parameters, "max_tokens") or DEFAULT_PREDICT_TOKENS
         )
-        self._llama = llama
+        self._backend = backend
+        self._engine = LlamaEngine(backend, self.encode, config)
 
     @property
     def context_length(self) -> int:
-        return int(self._require(self._llama).n_ctx())
+        return self._require(self._backend).n_ctx
 
-    def generate(self, request: GenerationRequest) -> Generator[GenerationEvent, None, None]:
-        llama = self._require(self._llama)
-        prompt = self.prompt_tokens(request.messages)
-        budget = self._budget(len(prompt), request.max_tokens)
-        return self._stream(llama, prompt, budget, request)
+    def engine(self) -> GenerationEngine:
+        return self._require(self._engine)
+
+    def encode(self, request: GenerationRequest) -> list[int]:
+        """The request as the model reads it: a raw prompt as it is, else the conversation
+        through its chat template; then the tokenizer."""
+        backend = self._require(self._backend)
+        if request.prompt is not None:
+            return backend.tokenize(request.prompt, add_bos=True, special=True)
+        formatter = self._require(self._formatter)
+        messages, tools = template_inputs(request, self._knows_tools)
+        # llama-cpp-python types messages as a union of TypedDicts; these are plain dicts.
+        conversation: Any = messages
+        listed: Any = tools
+        rendered = formatter(messages=conversation, tools=listed)
+        return backend.tokenize(rendered.prompt, add_bos=True, special=True)
 
     def prompt_tokens(self, messages: tuple[ChatMessage, ...]) -> list[int]:
-        """The conversation as the model reads it: its chat template, then its tokenizer."""
-        formatter = self._require(self._formatter)
-        # llama-cpp-python types messages as a union of TypedDicts; these are plain dicts.
-        conversation: Any = [{"role": m.role, "content": m.content} for m in messages]
-        rendered = formatter(messages=conversation)
-        tokens: list[int] = self._require(self._llama).tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=True, special=True
-        )
-        return tokens
+        """The conversation as the model reads it (its prompt tokens)."""
+        return self.encode(GenerationRequest(messages=messages))
 
-    def _budget(self, prompt_tokens: int, max_tokens: int | None) -> int:
-        """Tokens the answer may take; ContextLengthExceeded, as OpenAI words it, if none."""
-        window = self.context_length
-        room = window - prompt_tokens
-        if room <= 0:
-            raise ContextLengthExceeded(
-                f"this model's maximum context length is {window} tokens, but the messages "
-                f"take {prompt_tokens}; shorten or drop messages (the oldest first)",
-                details={"param": "messages", "context_length": window, "prompt": prompt_tokens},
-            )
-        if max_tokens is None:
-            return room
-        if max_tokens > room:
-            raise ContextLengthExceeded(
-                f"this model's maximum context length is {window} tokens; the messages take "
-                f"{prompt_tokens} and max_tokens asks for {max_tokens} more. Lower max_tokens "
-                f"to at most {room} or shorten the messages",
-                details={"param": "max_tokens", "context_length": window, "prompt": prompt_tokens},
-            )
-        return max_tokens
+    def generate(self, request: GenerationRequest) -> Generator[GenerationEvent, None, None]:
+        """One generation, driving the engine here (for use without the serving layer, which
+        drives the engine itself; the two must not run at once)."""
+        engine = self._require(self._engine)
+        if engine.has_work:
+            raise InferenceError("this runtime's engine is busy; generate one request at a time")
+        rid = f"direct-{next(_direct_ids)}"
+        engine.submit(rid, request)  # request errors are raised here, before any event
+        return _drive(engine, rid)
 
-    def _stream(
-        self, llama: Any, prompt: list[int], budget: int, request: GenerationRequest
-    ) -> Generator[GenerationEvent, None, None]:
-        llama.set_seed(request.seed if request.seed is not None else secrets.randbits(31))
-        # Evaluate the whole prompt every time: reusing the cached prefix of the last one
-        # evaluates it in other batch shapes, which moves the logits enough that the same
-        # greedy or seeded request could get a different answer.
-        llama.reset()
-        tokens = llama.generate(
-            prompt,
-            temp=request.temperature,
-            top_p=request.top_p,
-            top_k=0,  # OpenAI's sampling: temperature and top_p only
-            min_p=0.0,
-            repeat_penalty=1.0,
-            presence_penalty=request.presence_penalty,
-            frequency_penalty=request.frequency_penalty,
-        )
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        matcher = StopMatcher(request.stop)
-        produced = 0
-        finish: FinishReason = "length"
-        try:
-            for token in tokens:
-                if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
-                    finish = "stop"
-                    break
-                produced += 1
-                text, stopped = matcher.feed(decoder.decode(llama.detokenize([token])))
-                if text:
-                    yield TextDelta(text)
-                if stopped:
-                    finish = "stop"
-                    break
-                if produced >= budget:
-                    break
-        finally:
-            tokens.close()  # stops llama.cpp too when our caller closed us mid-answer
-        if finish == "length":
-            tail, _ = matcher.feed(decoder.decode(b"", final=True))
-            tail += matcher.flush()
-            if tail:
-                yield TextDelta(tail)
-        yield GenerationDone(len(prompt), produced, finish)
+    def prediction_requests(self, prompts: Sequence[str]) -> list[GenerationRequest]:
+        requests = []
+        for prompt in prompts:
+            messages = (ChatMessage("user", prompt),)
+            room = self.context_length - len(self.prompt_tokens(messages))
+            tokens = max(1, min(self._predict_tokens, room))
+            requests.append(GenerationRequest(messages, max_tokens=tokens, temperature=0.0))
+        return requests
 
     def predict(self, batch: Batch) -> Batch:
-        answers = [self._answer(prompt) for prompt in texts(batch["text"])]
+        answers = complete_all(self.engine(), self.prediction_requests(texts(batch["text"])))
         return {"completion": np.array(answers, dtype=object)}
 
-    def _answer(self, prompt: str) -> str:
-        room = self.context_length - len(self.prompt_tokens((ChatMessage("user", prompt),)))
-        request = GenerationRequest(
-            messages=(ChatMessage("user", prompt),),
-            max_tokens=max(1, min(self._predict_tokens, room)),
-            temperature=0.0,
-        )
-        events = self.generate(request)
-        return "".join(event.text for event in events if isinstance(event, TextDelta))
-
     def unload(self) -> None:
-        if self._llama is not None:
-            self._llama.close()
-        self._llama, self._formatter = None, None
+        if self._engine is not None:
+            self._engine.close()
+        if self._backend is not None:
+            self._backend.close()
+        self._backend, self._engine, self._formatter = None, None, None
         super().unload()
 
     @property
     def metadata(self) -> dict[str, Any]:
         version = importlib.metadata.version("llama-cpp-python")
         found = {**super().metadata, "llama_cpp_python_version": version}
-        if self._llama is not None:
+        if self._backend is not None:
             found["context_length"] = self.context_length
+            found["parallel"] = self._require(self._engine).parallel
         return found
+
+
+_direct_ids = itertools.count()
+
+
+def _drive(engine: GenerationEngine, rid: str) -> Generator[GenerationEvent, None, None]:
+    finished = False
+    try:
+        while not finished:
+            for item_rid, item in engine.step():
+                if item_rid != rid:
+                    continue
+                if isinstance(item, Exception):
+                    finished = True
+                    raise item
+                finished = isinstance(item, GenerationDone)
+                yield item
+    finally:
+        if not finished:
+            engine.cancel(rid)
+            while engine.has_work:  # let the engine free the cancelled sequence's cells
+                engine.step()
+
+
+def complete_all(engine: GenerationEngine, requests: list[GenerationRequest]) -> list[str]:
+    """Every request's whole answer, the requests decoded together."""
+    rids = [f"complete-{next(_direct_ids)}" for _ in requests]
+    answers = {rid: "" for rid in rids}
+    for rid, request in zip(rids, requests, strict=True):
+        engine.submit(rid, request)
+    pending = set(rids)
+    while pending:
+        for rid, item in engine.step():
+            if isinstance(item, Exception):
+                for other in pending - {rid}:
+                    engine.cancel(other)
+                raise item
+            if isinstance(item, TextDelta):
+                answers[rid] += item.text
+            else:
+                pending.discard(rid)
+    return [answers[rid] for rid in rids]
 
 
 def gguf_file(path: Path) -> Path:
@@ -219,9 +234,8 @@ def gguf_file(path: Path) -> Path:
     return found[0]
 
 
-def _chat_formatter(llama: Any) -> Jinja2ChatFormatter:
-    model = llama._model
-    template = llama.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+def _chat_formatter(backend: LlamaBackend, template: str) -> Jinja2ChatFormatter:
+    model = backend.model
     return Jinja2ChatFormatter(
         template=template,
         eos_token=model.token_get_text(model.token_eos()),

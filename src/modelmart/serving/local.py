@@ -1,5 +1,10 @@
 """The embedded placement: instances run on this machine, fed by one batcher per endpoint.
 
+Generations go to the generative instance with the fewest running, up to ``parallel`` each
+(the deployment parameter the llama.cpp runtime reads); beyond that they wait here, in a
+queue bounded by the ``queue_limit`` parameter (default 64), and are refused with
+:class:`~modelmart.errors.Overloaded` when it is full.
+
 An instance that breaks for good (its restart after a crash failed) leaves service at once and
 is replaced in the background, with a bounded :class:`Backoff`; while no instance is up, the
 endpoint refuses requests instead of queueing them for nobody.
@@ -15,10 +20,17 @@ import os
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from modelmart.arrays import Batch
-from modelmart.errors import InferenceError, ModelMartError, NotReady
-from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
+from modelmart.errors import InferenceError, ModelMartError, NotReady, Overloaded
+from modelmart.runtimes.generation import (
+    EngineStats,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+)
+from modelmart.runtimes.parameters import positive_int_parameter
 from modelmart.schemas.deployments import Isolation
 from modelmart.serving.batcher import Admission, Batcher, ClientGone, GatheredBatch
 from modelmart.serving.instances import Instance, ProcessInstance, ThreadInstance
@@ -36,6 +48,7 @@ from modelmart.serving.placement import (
 from modelmart.types import Signature
 
 _DRAIN_POLL_S = 0.01
+DEFAULT_QUEUE_LIMIT = 64
 
 logger = logging.getLogger("modelmart.serving")
 
@@ -49,6 +62,41 @@ class _Worker:
     task: asyncio.Task[None] | None = None
     idle: bool = True
     retiring: bool = False
+    generating: int = 0
+    slots: list[_Slot] = dataclasses.field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One of the ``parallel`` generations an instance takes at once."""
+
+    worker: _Worker
+
+
+class _SlotLeases(Leases[_Slot]):
+    """Lends the slot of the least busy instance, so generations spread evenly."""
+
+    @property
+    def has_idle(self) -> bool:
+        return bool(self._idle)
+
+    async def acquire(self) -> _Slot:
+        if self._idle:
+            slot = min(self._idle, key=lambda s: s.worker.generating)
+            self._idle.remove(slot)
+            self.lent += 1
+            return slot
+        return await super().acquire()
+
+
+class GenerationObserver(Protocol):
+    """Told the timing of every generation's tokens, for the deployment's metrics."""
+
+    def first_token(self, deployment: str, seconds: float) -> None: ...
+
+    def next_token(self, deployment: str, seconds: float) -> None: ...
+
+    def finished(self, deployment: str, done: GenerationDone) -> None: ...
 
 
 InstanceFactory = Callable[[ServedVersion, Isolation], Instance]
@@ -108,9 +156,10 @@ def new_instance(target: ServedVersion, isolation: Isolation) -> Instance:
 class LocalEndpoint(Endpoint):
     """One deployment served by local instances.
 
-    Batches reach instances through the batcher; generations each lease one idle instance
-    for as long as they stream (:class:`~modelmart.serving.leases.Leases`). An instance runs
-    one call at a time either way.
+    Batches reach instances through the batcher; generations each lease one of an
+    instance's ``parallel`` slots for as long as they stream
+    (:class:`~modelmart.serving.leases.Leases`), and the instance's engine decodes them
+    together.
     """
 
     def __init__(
@@ -120,9 +169,11 @@ class LocalEndpoint(Endpoint):
         instance_factory: InstanceFactory = new_instance,
         backoff: Backoff = DEFAULT_BACKOFF,
         admission: Admission | None = None,
+        generation_observer: GenerationObserver | None = None,
     ) -> None:
         self.spec = spec
         self._observer = observer
+        self._generation_observer = generation_observer
         self._new_instance = instance_factory
         self._backoff = backoff
         self._batcher = Batcher(
@@ -132,7 +183,7 @@ class LocalEndpoint(Endpoint):
             name=f"deployment {spec.name!r}",
         )
         self._workers: list[_Worker] = []
-        self._leases: Leases[_Worker] = Leases()
+        self._leases = _SlotLeases()
         self._replacing: set[asyncio.Task[None]] = set()
         self._starting = 0
         self._closing = asyncio.Event()  # an event, so a replacement's backoff ends early
@@ -153,14 +204,58 @@ class LocalEndpoint(Endpoint):
         self._check_serving()
         if not self.generative:
             raise not_generative(self.spec.name)
-        worker = await self._leases.acquire()
+        if not self._leases.has_idle and self._leases.waiting >= self._queue_limit():
+            raise Overloaded(
+                f"deployment {self.spec.name!r} already has {self._leases.waiting} generations "
+                "waiting; retry shortly, or scale it (instances, parallel, queue_limit)",
+                retry_after_s=1,
+            )
+        slot = await self._leases.acquire()
+        worker = slot.worker
+        worker.generating += 1
         try:
-            async for event in worker.instance.generate(request, self.spec.timeout_s):
+            events = worker.instance.generate(request, self.spec.timeout_s)
+            async for event in self._observed(events):
                 yield event
         finally:
-            self._leases.release(worker)
+            worker.generating -= 1
+            self._leases.release(slot)
             if worker.instance.broken:
                 self._lose(worker)
+
+    async def _observed(
+        self, events: AsyncGenerator[GenerationEvent, None]
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        """``events``, timed for the metrics: the first token, the gaps between the next."""
+        observer = self._generation_observer
+        started = last = time.perf_counter()
+        first = True
+        async with contextlib.aclosing(events):
+            async for event in events:
+                now = time.perf_counter()
+                if observer is not None:
+                    if isinstance(event, GenerationDone):
+                        observer.finished(self.spec.name, event)
+                    elif first:
+                        observer.first_token(self.spec.name, now - started)
+                    else:
+                        observer.next_token(self.spec.name, now - last)
+                first, last = False, now
+                yield event
+
+    def _queue_limit(self) -> int:
+        parameters = self.spec.target.load.parameters
+        return positive_int_parameter(parameters, "queue_limit") or DEFAULT_QUEUE_LIMIT
+
+    def generation_stats(self) -> EngineStats:
+        """What the engines of the active instances last reported, added up."""
+        stats = [worker.instance.stats for worker in self._active_workers()]
+        return EngineStats(
+            running=sum(s.running for s in stats),
+            waiting=sum(s.waiting for s in stats) + self._leases.waiting,
+            kv_tokens=sum(s.kv_tokens for s in stats),
+            kv_capacity=sum(s.kv_capacity for s in stats),
+        )
 
     async def apply(self, spec: EndpointSpec) -> None:
         async with self._apply_lock:
@@ -251,7 +346,10 @@ class LocalEndpoint(Endpoint):
         for worker in workers:
             worker.task = asyncio.create_task(self._serve(worker), name=f"serve-{self.spec.name}")
             self._workers.append(worker)
-            self._leases.add(worker)
+            if worker.instance.generative:
+                worker.slots = [_Slot(worker) for _ in range(max(1, worker.instance.parallel))]
+            for slot in worker.slots:
+                self._leases.add(slot)
 
     def _active_workers(self) -> list[_Worker]:
         return [worker for worker in self._workers if not worker.retiring]
@@ -260,7 +358,8 @@ class LocalEndpoint(Endpoint):
         """Stop feeding ``workers``; each finishes its current batch, then unloads."""
         for worker in workers:
             worker.retiring = True
-            self._leases.remove(worker)
+            for slot in worker.slots:
+                self._leases.remove(slot)
             if worker.idle and worker.task is not None:
                 worker.task.cancel()  # next_batch is cancel-safe: no request is lost
         for worker in workers:
@@ -287,7 +386,8 @@ class LocalEndpoint(Endpoint):
         if worker.retiring:
             return  # already on its way out: scaled down, swapped or lost before
         worker.retiring = True
-        self._leases.remove(worker)
+        for slot in worker.slots:
+            self._leases.remove(slot)
         logger.warning("an instance of %s broke; starting a replacement", self.spec.name)
         task = asyncio.create_task(self._replace(worker), name=f"replace-{self.spec.name}")
         self._replacing.add(task)
@@ -354,15 +454,22 @@ class LocalPlacement(Placement):
         instance_factory: InstanceFactory = new_instance,
         backoff: Backoff = DEFAULT_BACKOFF,
         admission: Admission | None = None,
+        generation_observer: GenerationObserver | None = None,
     ) -> None:
         self._observer = observer
         self._instance_factory = instance_factory
         self._backoff = backoff
         self._admission = admission
+        self._generation_observer = generation_observer
 
     async def start(self, spec: EndpointSpec) -> Endpoint:
         endpoint = LocalEndpoint(
-            spec, self._observer, self._instance_factory, self._backoff, self._admission
+            spec,
+            self._observer,
+            self._instance_factory,
+            self._backoff,
+            admission=self._admission,
+            generation_observer=self._generation_observer,
         )
         await endpoint.start()
         return endpoint

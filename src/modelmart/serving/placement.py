@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from modelmart.arrays import Batch
 from modelmart.errors import InvalidRequest
 from modelmart.runtimes.base import LoadRequest
-from modelmart.runtimes.generation import GenerationEvent, GenerationRequest
+from modelmart.runtimes.generation import EngineStats, GenerationEvent, GenerationRequest
 from modelmart.schemas.deployments import Isolation
 from modelmart.serving.batcher import ClientGone
 from modelmart.types import RuntimeName, Signature
@@ -91,6 +91,10 @@ class Endpoint(ABC):
 
     @abstractmethod
     def status(self) -> EndpointStatus: ...
+
+    def generation_stats(self) -> EngineStats:
+        """Sequences running and waiting and KV-cache use of a generative endpoint."""
+        return EngineStats()
 
     @abstractmethod
     async def close(self) -> None:

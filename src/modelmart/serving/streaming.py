@@ -1,31 +1,61 @@
-"""Generation, relayed event by event from a runtime to the instance that asked for it.
+"""Generation, many requests at once: the engine loop that drives a runtime's
+:class:`~modelmart.runtimes.generation.GenerationEngine` in its own thread.
 
-Pipe messages for one generation (see :mod:`modelmart.serving.worker` for the rest). Parent
-→ worker: ``("generate", request)``, then at most one ``("cancel", None)`` when the caller
-went away. Worker → parent: ``("event", TextDelta | GenerationDone)`` any number of times,
-then exactly one ``("end", None)`` or ``("error", error_dict)``. The worker checks for a
-cancel between tokens, so a cancelled generation stops within one token; the parent reads on
-until the end message so the pipe is clean for the next call. A cancel that arrives after
-the end is ignored by the worker's main loop.
+The loop runs in the worker process (or, for a ``ThreadInstance``, in the server process).
+Requests reach it through :meth:`EngineLoop.submit`, :meth:`~EngineLoop.cancel` and
+:meth:`~EngineLoop.predict` from any thread; they join the running batch at the next step.
+Every outcome leaves through one ``Sink`` call ``(kind, rid, payload)``:
+
+* ``("event", rid, TextDelta | GenerationDone)`` any number of times, then
+* ``("end", rid, None)`` (after GenerationDone, or once a cancel took effect) or
+  ``("error", rid, error_body)`` (the request failed; nothing more comes for it);
+* ``("ok", rid, outputs)`` or ``("error", rid, error_body)`` answers a ``predict``;
+* ``("stats", "", EngineStats)`` at least every ``STATS_INTERVAL_S`` while it has work,
+  which is also how the parent knows the worker is alive while requests wait their turn.
+
+Errors travel as the JSON error body, so the receiver re-raises the same class.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import traceback
+from collections import deque
 from collections.abc import Callable
-from multiprocessing.connection import Connection
+from dataclasses import dataclass, field
 from typing import Any
 
-from modelmart.errors import InvalidRequest
+import numpy as np
+
+from modelmart.arrays import Batch
+from modelmart.errors import InferenceError, InvalidRequest, ModelMartError
 from modelmart.runtimes.base import Runtime
-from modelmart.runtimes.generation import GenerationEvent, GenerationRequest, TextGenerator
+from modelmart.runtimes.generation import (
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    SerialEngine,
+    TextDelta,
+    TextGenerator,
+)
+from modelmart.runtimes.parameters import texts
 
-Emit = Callable[[GenerationEvent], None]
-"""Hands one event to the waiting caller; called from the instance's thread."""
+Sink = Callable[[str, str, Any], None]
+"""Receives ``(kind, rid, payload)``; called from the loop's thread."""
 
-CANCEL_POLL_S = 0.05
-"""How often the parent looks at its stop flag while it waits for the worker's next event."""
+STATS_INTERVAL_S = 0.5
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The error body of ``exc``; unexpected exceptions become ``model_error``."""
+    if isinstance(exc, ModelMartError):
+        return exc.to_dict()
+    wrapped = InferenceError(
+        f"the model raised {type(exc).__name__}: {exc}",
+        details={"traceback": traceback.format_exception_only(exc)[-1].strip()},
+    )
+    return wrapped.to_dict()
 
 
 def not_generative(runtime: Runtime) -> InvalidRequest:
@@ -36,50 +66,163 @@ def not_generative(runtime: Runtime) -> InvalidRequest:
     )
 
 
-def generate_here(
-    runtime: Runtime, request: GenerationRequest, emit: Emit, stop: threading.Event
-) -> None:
-    """Run a generation in this thread, emitting each event until done or ``stop`` is set."""
-    if not isinstance(runtime, TextGenerator):
-        raise not_generative(runtime)
-    events = runtime.generate(request)
-    try:
-        for event in events:
-            if stop.is_set():
+@dataclass
+class _Prediction:
+    """A predict batch answered by the engine: one sequence per text."""
+
+    rid: str
+    answers: list[str]
+    open: set[int] = field(default_factory=set)
+
+
+class EngineLoop:
+    """Drives one runtime's engine; see the module docstring for what it reports."""
+
+    def __init__(self, runtime: TextGenerator, sink: Sink) -> None:
+        self._runtime = runtime
+        self._engine = runtime.engine()
+        self.parallel = self._engine.parallel
+        self._sink = sink
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._active: set[str] = set()
+        self._parts: dict[str, tuple[_Prediction, int]] = {}
+        self._last_stats = 0.0
+        self._thread = threading.Thread(target=self._run, name="engine-loop", daemon=True)
+        self._thread.start()
+
+    def submit(self, rid: str, request: GenerationRequest) -> None:
+        self._post(lambda: self._submit(rid, request))
+
+    def cancel(self, rid: str) -> None:
+        self._post(lambda: self._cancel(rid))
+
+    def predict(self, rid: str, batch: Batch) -> None:
+        self._post(lambda: self._predict(rid, batch))
+
+    def stop(self) -> None:
+        """Cancel everything and end the thread."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join(timeout=30)
+
+    def _post(self, task: Callable[[], None]) -> None:
+        with self._wake:
+            self._inbox.append(task)
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._inbox or self._engine.has_work or self._stopping):
+                    self._wake.wait()
+                tasks = list(self._inbox)
+                self._inbox.clear()
+                stopping = self._stopping
+            for task in tasks:
+                task()
+            if stopping:
+                for rid in list(self._active):
+                    self._cancel(rid)
                 return
-            emit(event)
-    finally:
-        events.close()
+            if self._engine.has_work:
+                self._step()
+            self._report()
 
+    def _report(self) -> None:
+        now = time.monotonic()
+        if now - self._last_stats >= STATS_INTERVAL_S or not self._engine.has_work:
+            self._last_stats = now
+            self._sink("stats", "", self._engine.stats())
 
-Receive = Callable[[float], tuple[str, Any] | None]
-"""Waits up to the given seconds for the worker's next message; None when none came."""
+    def _step(self) -> None:
+        try:
+            items = self._engine.step()
+        except Exception as exc:  # the engine itself failed: every request it held fails
+            for rid in list(self._active):
+                self._deliver(rid, exc)
+            for rid in list(self._parts):
+                self._deliver(rid, exc)
+            return
+        for rid, item in items:
+            self._deliver(rid, item)
 
+    def _deliver(self, rid: str, item: GenerationEvent | Exception) -> None:
+        if rid in self._parts:
+            self._deliver_part(rid, item)
+            return
+        if rid not in self._active:
+            return  # cancelled meanwhile
+        if isinstance(item, Exception):
+            self._active.discard(rid)
+            self._sink("error", rid, error_payload(item))
+            return
+        self._sink("event", rid, item)
+        if isinstance(item, GenerationDone):
+            self._active.discard(rid)
+            self._sink("end", rid, None)
 
-def relay_from_worker(
-    conn: Connection,
-    receive: Receive,
-    timeout_s: float,
-    emit: Emit,
-    stop: threading.Event,
-) -> tuple[str, Any]:
-    """The parent's half: pass events on until the worker ends; returns the final message,
-    ``("end", None)``, ``("error", body)`` or ``("timeout", None)`` when the worker sent
-    nothing for ``timeout_s``."""
-    cancel_sent = False
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if stop.is_set() and not cancel_sent:
-            conn.send(("cancel", None))
-            cancel_sent = True
-        message = receive(CANCEL_POLL_S)
-        if message is None:
-            if time.monotonic() > deadline:
-                return "timeout", None
-            continue
-        deadline = time.monotonic() + timeout_s
-        kind, payload = message
-        if kind != "event":
-            return kind, payload
-        if not cancel_sent:
-            emit(payload)
+    def _submit(self, rid: str, request: GenerationRequest) -> None:
+        try:
+            self._engine.submit(rid, request)
+        except Exception as exc:  # a request error (context length, overloaded, grammar)
+            self._sink("error", rid, error_payload(exc))
+            return
+        self._active.add(rid)
+
+    def _cancel(self, rid: str) -> None:
+        if rid in self._active:
+            self._engine.cancel(rid)
+            self._active.discard(rid)
+            self._sink("end", rid, None)
+
+    def _predict(self, rid: str, batch: Batch) -> None:
+        if isinstance(self._engine, SerialEngine):
+            # No batching engine: the runtime's own predict, between two generation steps.
+            self._predict_directly(rid, batch)
+            return
+        try:
+            requests = self._runtime.prediction_requests(texts(batch["text"]))
+            prediction = _Prediction(rid, [""] * len(requests), set(range(len(requests))))
+            for index, request in enumerate(requests):
+                part = f"{rid}#{index}"
+                self._engine.submit(part, request)
+                self._parts[part] = (prediction, index)
+        except Exception as exc:  # a prompt too long, a full queue: the whole batch fails
+            self._fail_prediction(rid, exc)
+            return
+        if not requests:
+            self._sink("ok", rid, {"completion": np.array([], dtype=object)})
+
+    def _predict_directly(self, rid: str, batch: Batch) -> None:
+        assert isinstance(self._runtime, Runtime)
+        try:
+            outputs = self._runtime.predict(batch)
+        except Exception as exc:  # a model may raise anything; it fails only this batch
+            self._sink("error", rid, error_payload(exc))
+            return
+        self._sink("ok", rid, outputs)
+
+    def _deliver_part(self, part: str, item: GenerationEvent | Exception) -> None:
+        prediction, index = self._parts[part]
+        if isinstance(item, Exception):
+            self._fail_prediction(prediction.rid, item)
+            return
+        if isinstance(item, TextDelta):
+            prediction.answers[index] += item.text
+            return
+        del self._parts[part]
+        prediction.open.discard(index)
+        if not prediction.open:
+            self._sink(
+                "ok", prediction.rid, {"completion": np.array(prediction.answers, dtype=object)}
+            )
+
+    def _fail_prediction(self, rid: str, exc: BaseException) -> None:
+        for part, (prediction, _) in list(self._parts.items()):
+            if prediction.rid == rid:
+                del self._parts[part]
+                self._engine.cancel(part)
+        self._sink("error", rid, error_payload(exc))

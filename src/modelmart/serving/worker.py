@@ -1,37 +1,33 @@
-"""The loop that runs inside a worker process: load one runtime, then answer batches.
+"""The loop that runs inside a worker process: load one runtime, then answer requests.
 
-Messages on the pipe are tuples. Parent → worker: ``("predict", batch)``, ``("generate",
-request)`` (its exchange is described in :mod:`modelmart.serving.streaming`) or ``("stop",
-None)``. Worker → parent: ``("ready", (signature, generative))``, ``("ok", outputs)`` or
-``("error", error_dict)``. Errors travel as the JSON error body so the parent can re-raise the
-same class.
+Messages on the pipe are tuples. Parent → worker: ``("predict", (rid, batch))``,
+``("generate", (rid, request))``, ``("cancel", (rid, None))`` or ``("stop", None)``. Worker →
+parent: first ``("ready", (signature, generative, parallel))`` or ``("error", error_dict)``
+when the model does not load; then ``(kind, (rid, payload))`` for every outcome the
+:class:`~modelmart.serving.streaming.EngineLoop` reports (``event``, ``end``, ``error``,
+``ok``, ``stats``), and ``("ok", (rid, outputs))`` / ``("error", (rid, error_dict))`` for the
+batches of a model that does not generate, which are predicted here one at a time.
+
+A generative model's requests all go to its engine loop, so new generations join the batch
+that is running; the main thread only reads the pipe. Errors travel as the JSON error body
+so the parent can re-raise the same class.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from modelmart.arrays import Batch
-from modelmart.errors import InferenceError, ModelMartError
 from modelmart.runtimes.base import LoadRequest, Runtime
-from modelmart.runtimes.generation import GenerationEvent, GenerationRequest, TextGenerator
-from modelmart.serving.streaming import generate_here
+from modelmart.runtimes.generation import TextGenerator
+from modelmart.serving.streaming import EngineLoop, error_payload, not_generative
 from modelmart.types import RuntimeName
 
-
-def error_payload(exc: BaseException) -> dict[str, Any]:
-    """The error body of ``exc``; unexpected exceptions become ``model_error``."""
-    if isinstance(exc, ModelMartError):
-        return exc.to_dict()
-    wrapped = InferenceError(
-        f"the model raised {type(exc).__name__}: {exc}",
-        details={"traceback": traceback.format_exception_only(exc)[-1].strip()},
-    )
-    return wrapped.to_dict()
+__all__ = ["error_payload", "run_batch", "worker_main"]
 
 
 def run_batch(runtime: Runtime, batch: Batch) -> tuple[str, Any]:
@@ -42,21 +38,57 @@ def run_batch(runtime: Runtime, batch: Batch) -> tuple[str, Any]:
         return "error", error_payload(exc)
 
 
-def generate_in_worker(conn: Connection, runtime: Runtime, request: GenerationRequest) -> None:
-    """Send each event of one generation, stop early on a cancel, always end the exchange."""
-    cancelled = threading.Event()
+class _Sender:
+    """Sends on the pipe from the main thread and the engine loop's, one message at a time."""
 
-    def send(event: GenerationEvent) -> None:
-        conn.send(("event", event))
-        if conn.poll(0) and conn.recv()[0] == "cancel":  # nothing else arrives meanwhile
-            cancelled.set()
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
 
+    def __call__(self, kind: str, rid: str, payload: Any) -> None:
+        # The server may have gone away; the main loop then ends on its side of the pipe.
+        with self._lock, contextlib.suppress(OSError, EOFError):
+            self._conn.send((kind, (rid, payload)))
+
+
+def serve(conn: Connection, runtime: Runtime) -> None:
+    """Answer the parent's messages until it says stop or goes away."""
+    send = _Sender(conn)
+    loop = EngineLoop(runtime, send) if isinstance(runtime, TextGenerator) else None
     try:
-        generate_here(runtime, request, send, cancelled)
-    except Exception as exc:  # a model may raise anything; it must fail only this request
-        conn.send(("error", error_payload(exc)))
-        return
-    conn.send(("end", None))
+        while True:
+            try:
+                kind, payload = conn.recv()
+            except EOFError:  # the server went away; nothing left to answer
+                break
+            if kind == "stop":
+                break
+            rid, body = payload
+            if loop is not None:
+                _to_engine(loop, kind, rid, body)
+            else:
+                _answer_here(send, runtime, kind, rid, body)
+    finally:
+        if loop is not None:
+            loop.stop()
+
+
+def _to_engine(loop: EngineLoop, kind: str, rid: str, body: Any) -> None:
+    if kind == "generate":
+        loop.submit(rid, body)
+    elif kind == "cancel":
+        loop.cancel(rid)
+    elif kind == "predict":
+        loop.predict(rid, body)
+
+
+def _answer_here(send: _Sender, runtime: Runtime, kind: str, rid: str, body: Any) -> None:
+    """A model that does not generate: predict its batch now, in this thread."""
+    if kind == "predict":
+        result, payload = run_batch(runtime, body)
+        send(result, rid, payload)
+    elif kind == "generate":
+        send("error", rid, error_payload(not_generative(runtime)))
 
 
 def worker_main(
@@ -72,17 +104,8 @@ def worker_main(
     except Exception as exc:  # report the load failure instead of dying silently
         conn.send(("error", error_payload(exc)))
         return
-    conn.send(("ready", (runtime.signature, isinstance(runtime, TextGenerator))))
-    while True:
-        try:
-            kind, payload = conn.recv()
-        except EOFError:  # the server went away; nothing left to answer
-            break
-        if kind == "stop":
-            break
-        if kind == "generate":
-            generate_in_worker(conn, runtime, payload)
-        elif kind == "predict":
-            conn.send(run_batch(runtime, payload))
-        # else a cancel that came after its generation had ended: nothing left to stop
+    generative = isinstance(runtime, TextGenerator)
+    parallel = runtime.engine().parallel if isinstance(runtime, TextGenerator) else 1
+    conn.send(("ready", (runtime.signature, generative, parallel)))
+    serve(conn, runtime)
     runtime.unload()

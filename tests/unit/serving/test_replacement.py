@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,6 @@ from modelmart.schemas.deployments import Isolation
 from modelmart.serving.instances import RuntimeFactory, ThreadInstance
 from modelmart.serving.local import Backoff, LocalEndpoint
 from modelmart.serving.placement import EndpointSpec, ServedVersion
-from modelmart.serving.streaming import Emit
 from modelmart.types import Signature
 
 from .fakes import CRASH, make_runtime, rows, served
@@ -76,14 +76,14 @@ class FragileInstance(ThreadInstance):
         self.rows_served += len(batch["x"])
         return super()._predict_blocking(batch, timeout_s)
 
-    def _generate_blocking(
-        self, request: GenerationRequest, timeout_s: float, emit: Emit, stop: threading.Event
-    ) -> None:
-        if self.broken:
-            raise NotReady("this model instance is restarting; retry in a moment")
-        if request.messages[-1].content == CRASH_MIDWAY:
-            self._crash()
-        super()._generate_blocking(request, timeout_s, emit, stop)
+    def _send(self, kind: str, rid: str, payload: Any) -> None:
+        if kind == "generate":
+            if self.broken:
+                raise NotReady("this model instance is restarting; retry in a moment")
+            request: GenerationRequest = payload
+            if request.messages[-1].content == CRASH_MIDWAY:
+                self._crash()
+        super()._send(kind, rid, payload)
 
     def _crash(self) -> None:
         self.broken = self.fleet.restarts_fail
