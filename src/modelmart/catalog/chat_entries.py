@@ -33,8 +33,11 @@ SMOLLM2 = CatalogEntry(
         files={"model.gguf": PackageFile(module=SMOLLM2_MODULE, path=SMOLLM2_FILE)},
     ),
     signature=CHAT_SIGNATURE,
-    # The tensor routes' greedy answers; chat completions choose their own length.
-    parameters={"max_tokens": 64},
+    # max_tokens: the tensor routes' greedy answers (chat completions choose their own length).
+    # parallel: sequences one instance decodes together; 16 keeps a 2-core machine busy (the
+    # tokens/s of 16 streams is about 2.6x one stream's) while a stream's answer still starts
+    # within a few hundred milliseconds.
+    parameters={"max_tokens": 64, "parallel": 16},
 )
 
 CHAT_ENTRIES: tuple[CatalogEntry, ...] = (SMOLLM2,)
