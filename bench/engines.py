@@ -157,14 +157,14 @@ def serves(engine: Engine, workload: suite.Workload) -> bool:
 @contextmanager
 def _llama_server(workload: suite.Workload, files: Path, folder: Path) -> Iterator[Running]:
     """``llama-server`` with as many slots as ModelMart runs sequences per instance, the same
-    threads and the same KV cache per sequence."""
+    threads and the same KV cache size."""
     shape, port = workload.shape, free_port()
     command = llama_server.command(
         files / "smollm2.gguf",
         port,
-        slots=shape.max_batch,
+        slots=suite.CHAT_PARALLEL,
         threads=shape.threads,
-        context=shape.max_batch * suite.CHAT_CONTEXT_PER_SEQUENCE,
+        context=suite.CHAT_CONTEXT,
     )
     log = folder / "server.log"
     with log.open("wb") as log_file:

@@ -26,8 +26,12 @@ from modelmart.catalog.vision_sets import classification_set
 IMAGE_SIDE = 224
 JPEG_QUALITY = 90
 CHAT_MAX_TOKENS = 64
-CHAT_CONTEXT_PER_SEQUENCE = 1024
-"""KV cache tokens per concurrent chat sequence: a prompt of these bodies and its answer fit."""
+CHAT_CONTEXT = 8192
+"""KV cache tokens of one chat instance, shared by its sequences: SmolLM2's trained window,
+which ModelMart's llama.cpp runtime takes by default."""
+CHAT_PARALLEL = 16
+"""Sequences one chat instance decodes together: the catalogue entry's ``parallel``, and
+llama.cpp's server's ``--parallel`` slots."""
 CHAT_PROMPTS = (
     "Write one sentence about the sea.",
     "Name three colours of the rainbow.",
@@ -167,7 +171,7 @@ WORKLOADS: tuple[Workload, ...] = (
         Shape(workers=1, threads=2, max_batch=1, max_delay_ms=0),
         ModelMartModel("smollm2-135m-instruct", "smollm2"),
         chat_bodies,
-        connections=(1, 4, 16),
+        connections=(1, 4, 16, 64),
         streaming=True,
     ),
 )
