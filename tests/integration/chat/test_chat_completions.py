@@ -75,7 +75,16 @@ def test_whole_and_streamed_answers_agree_with_their_usage(client: openai.OpenAI
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == answer  # greedy decoding: the same tokens either way
-    assert chunks[-1].usage == usage
+    streamed = chunks[-1].usage
+    assert streamed is not None
+    assert (streamed.prompt_tokens, streamed.completion_tokens, streamed.total_tokens) == (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.total_tokens,
+    )
+    # The same prompt again: all but its last token come from the prefix cache.
+    assert streamed.prompt_tokens_details is not None
+    assert streamed.prompt_tokens_details.cached_tokens == usage.prompt_tokens - 1
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finishes[-1] == whole.choices[0].finish_reason
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
