@@ -1,13 +1,7 @@
-"""NEEDS THE LLM ENGINE: the OpenAI features whose work happens in the model's runtime —
-grammars (structured outputs, forced tool calls), tool definitions in the prompt,
-log-probabilities, raw prompts and the prefix cache — through the official SDK against a
-real server and the catalogue's SmolLM2.
-
-They are written against the runtime contract (:mod:`modelmart.runtimes.generation`), and
-pass once the llama.cpp runtime honours ``grammar``, ``tools``, ``logprobs``, ``prompt`` and
-``cached_tokens``; until then they fail (the gateway reports an answer that broke its
-grammar as ``bad_model_output``), rather than being skipped.
-"""
+"""The OpenAI features whose work happens in the llama.cpp engine — grammars (structured
+outputs, forced tool calls), tool definitions in the prompt, log-probabilities, raw prompts
+and the prefix cache — through the official SDK against a real server and the catalogue's
+SmolLM2. An answer that broke its grammar would come back as ``bad_model_output``."""
 
 from __future__ import annotations
 
