@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +22,9 @@ from modelmart.billing.money import ZERO, quantity_text, round_money
 from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import PriceBook
 from modelmart.errors import ValidationFailed
+
+MONTH = re.compile(r"[1-9][0-9]{3}-(0[1-9]|1[0-2])")
+"""A billing period's text: a year and a two-digit month."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,10 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
+        """``YYYY-MM`` exactly, as the API documents it (``2026-1`` is refused)."""
         try:
+            if not MONTH.fullmatch(text):
+                raise ValueError(text)
             year, month = (int(part) for part in text.split("-"))
             datetime(year, month, 1, tzinfo=UTC)
         except ValueError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -32,7 +33,7 @@ class Plan(BaseModel):
         default_factory=dict, description="hard monthly limits per unit; requests stop beyond"
     )
     requests_per_minute: int | None = Field(default=None, gt=0)
-    units_per_minute: dict[str, int] = Field(
+    units_per_minute: dict[str, Annotated[int, Field(strict=True, gt=0)]] = Field(
         default_factory=dict, description="per-minute limits per unit, e.g. {'tokens': 20000}"
     )
 
