@@ -203,7 +203,10 @@ def test_readme_chat_examples_run(served: tuple[str, Path]) -> None:
     assert '"object":"chat.completion.chunk"' in stream
     assert stream.rstrip().endswith("data: [DONE]")
     sdk_output = run(block_with("python", "client.chat.completions"), url, workdir, sys.executable)
-    assert int(sdk_output.splitlines()[-1]) > 16  # the prompt's tokens and the answer's
+    *_, total_tokens, person, arguments = sdk_output.splitlines()
+    assert int(total_tokens) > 16  # the prompt's tokens and the answer's
+    assert {"name", "age"} <= set(json.loads(person))  # the schema's grammar held
+    assert isinstance(json.loads(arguments)["city"], str)  # the forced tool call's arguments
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the README's selling example uses curl")
