@@ -72,7 +72,9 @@ async def test_generations_run_together_and_each_equals_its_answer_alone(
 async def test_leaving_early_cancels_only_that_generation(instance: Instance) -> None:
     endless = instance.generate(ask("go on and on", max_tokens=400, temperature=0), 10)
     assert isinstance(await anext(endless), TextDelta)
-    other = asyncio.create_task(collect(instance.generate(ask("short", max_tokens=5), 10)))
+    other = asyncio.create_task(
+        collect(instance.generate(ask("short", max_tokens=5, temperature=0), 10))
+    )
     await endless.aclose()
     text, done = await other
     assert (len(text), done.completion_tokens) == (5, 5)
