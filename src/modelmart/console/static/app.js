@@ -83,14 +83,20 @@ async function route() {
   }
   clearAlert();
   clearStaleStatus();
-  main.replaceChildren(h("p", {}, "Loading…"));
+  // Each visit renders into its own view: a page still loading when the user moved on (or was
+  // signed out) finishes into a view that is no longer on screen instead of over the new one.
+  const view = h("div", { class: "view" }, h("p", {}, "Loading…"));
+  main.replaceChildren(view);
   try {
-    cleanup = (await page.render(main, rest)) || null;
+    const done = (await page.render(view, rest)) || null;
+    if (view.isConnected) cleanup = done;
+    else if (done) done();
   } catch (error) {
-    main.replaceChildren();
+    if (!view.isConnected) return;
+    view.replaceChildren();
     showError(error);
   }
-  main.focus({ preventScroll: true });
+  if (view.isConnected) main.focus({ preventScroll: true });
 }
 
 document.addEventListener("signed-out", () => {
