@@ -106,7 +106,7 @@ async def test_a_crash_fails_every_generation_in_flight_and_the_worker_restarts(
             with pytest.raises(WorkerCrashed):
                 await collect(events)
         assert not instance.broken
-        assert (await collect(instance.generate(ask("after", max_tokens=3), 10)))[
+        assert (await collect(instance.generate(ask("after", max_tokens=3, temperature=0), 10)))[
             1
         ].completion_tokens == 3
     finally:
@@ -144,7 +144,9 @@ async def test_an_endpoint_runs_parallel_generations_per_instance_then_queues() 
         running = [endpoint.generate(ask(p, max_tokens=100, temperature=0)) for p in PROMPTS[:4]]
         for events in running:  # all four start: one instance takes parallel = 4
             await anext(events)
-        fifth = asyncio.create_task(collect(endpoint.generate(ask("fifth", max_tokens=3))))
+        fifth = asyncio.create_task(
+            collect(endpoint.generate(ask("fifth", max_tokens=3, temperature=0)))
+        )
         await asyncio.sleep(0.05)
         assert not fifth.done()
         assert endpoint.status().queue_depth == 1
@@ -169,7 +171,9 @@ async def test_a_full_endpoint_queue_is_refused_with_overloaded() -> None:
         running = [endpoint.generate(ask(p, max_tokens=100, temperature=0)) for p in PROMPTS[:4]]
         for events in running:
             await anext(events)
-        waiting = asyncio.create_task(collect(endpoint.generate(ask("waits", max_tokens=2))))
+        waiting = asyncio.create_task(
+            collect(endpoint.generate(ask("waits", max_tokens=2, temperature=0)))
+        )
         await asyncio.sleep(0.05)
         with pytest.raises(Overloaded):
             await anext(endpoint.generate(ask("refused")))
