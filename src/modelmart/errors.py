@@ -215,11 +215,15 @@ class QuotaExceeded(ModelMartError):
     code = "quota_exceeded"
 
 
-class RateLimited(ModelMartError):
-    """Too many requests or units per minute; ``Retry-After`` says when to try again."""
+class RetryLater(ModelMartError):
+    """The request was not started and may be sent again: ``Retry-After`` says when.
 
-    status = 429
-    code = "rate_limited"
+    Subclasses name why and set ``default_retry_after_s``, the wait when the caller knows
+    none better."""
+
+    status = 503
+    code = "retry_later"
+    default_retry_after_s = 1
 
     def __init__(
         self,
@@ -230,12 +234,21 @@ class RateLimited(ModelMartError):
     ) -> None:
         # The SDK rebuilds the error from the body, where the wait is one of the details.
         wait = retry_after_s if retry_after_s is not None else (details or {}).get("retry_after_s")
-        self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else 60
+        fallback = self.default_retry_after_s
+        self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else fallback
         shown = {"retry_after_s": retry_after_s} if retry_after_s is not None else {}
         super().__init__(message, details={**(details or {}), **shown})
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+class RateLimited(RetryLater):
+    """Too many requests or units per minute; ``Retry-After`` says when to try again."""
+
+    status = 429
+    code = "rate_limited"
+    default_retry_after_s = 60
 
 
 class NotReady(ModelMartError):
@@ -243,27 +256,12 @@ class NotReady(ModelMartError):
     code = "not_ready"
 
 
-class Overloaded(ModelMartError):
+class Overloaded(RetryLater):
     """A deployment's queue is full (admission control): the request was not started.
     ``Retry-After`` says when to try again; nothing was billed."""
 
     status = 503
     code = "overloaded"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after_s: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        wait = retry_after_s if retry_after_s is not None else (details or {}).get("retry_after_s")
-        self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else 1
-        shown = {"retry_after_s": retry_after_s} if retry_after_s is not None else {}
-        super().__init__(message, details={**(details or {}), **shown})
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
 
 
 class ClientDisconnected(ModelMartError):
