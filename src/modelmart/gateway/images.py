@@ -23,19 +23,25 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from modelmart.arrays import Batch
 from modelmart.errors import ImageTooLarge, InvalidRequest, UnsupportedFormat, ValidationFailed
 from modelmart.runtimes.vision.images import (
     RELEASE_ABOVE_PIXELS,
     decode_base64,
     decode_image,
+    image_bytes,
     image_pixels,
     release_memory,
 )
+from modelmart.serving.validation import conform_batch
+from modelmart.types import Datatype, Signature
 
 MAX_IMAGES = 16
 """Images per request; more should be split into several requests."""
 
 FILE_FIELD = "image"
+IMAGE_INPUT = "image"
+"""The BYTES input of the vision runtimes' signatures: encoded image files, one per row."""
 OPTIONS = ("top_k", "threshold")
 
 CHECK_SIZE = 64
@@ -107,6 +113,24 @@ def check_pixel_budget(images: list[bytes], budget: int) -> int:
             details={"pixels": total, "max_request_pixels": budget, "images": len(images)},
         )
     return total
+
+
+async def tensor_inputs(request: Request, signature: Signature, batch: Batch) -> Batch:
+    """``batch`` conformed to ``signature`` for the tensor routes (``:predict``, v2), with the
+    request's pixel budget applied to an ``image`` BYTES input, as the task routes apply it:
+    from the images' headers, before any is decoded or queued."""
+    conformed = conform_batch(signature, batch)
+    images = conformed.get(IMAGE_INPUT)
+    if images is not None and _takes_images(signature):
+        items = [image_bytes(item, f"image {n + 1}") for n, item in enumerate(images.ravel())]
+        await asyncio.to_thread(check_pixel_budget, items, _pixel_budget(request))
+    return conformed
+
+
+def _takes_images(signature: Signature) -> bool:
+    return any(
+        spec.name == IMAGE_INPUT and spec.datatype is Datatype.BYTES for spec in signature.inputs
+    )
 
 
 def _from_json(body: bytes) -> ImageInput:

@@ -20,7 +20,7 @@ from modelmart.catalog.vision_entries import (
     OCR_SIGNATURE,
 )
 from modelmart.gateway.images import MAX_IMAGES
-from modelmart.gateway.routes import vision
+from modelmart.gateway.routes import inference, v2, vision
 from tests.unit.gateway.route_fakes import LANGUAGE, FakeEndpoint, app_with, client_for, language
 
 
@@ -290,3 +290,32 @@ async def test_images_over_the_request_pixel_budget_are_a_413_before_decoding(
     error = response.json()["error"]
     assert error["code"] == "image_too_large"
     assert "budget of 1000 pixels" in error["message"]
+
+
+@pytest.mark.parametrize("route", [":predict", "v2"])
+async def test_the_tensor_routes_apply_the_same_request_pixel_budget(
+    endpoints: dict[str, FakeEndpoint], route: str
+) -> None:
+    """Images sent as an ``image`` BYTES tensor count against the request's budget together,
+    as on the task routes, before anything is queued."""
+    app = app_with(endpoints, modules=(inference, v2))
+    app.state.services.settings.max_request_pixels = 1_000
+    images = [b64(png(20, 20))] * 3  # 400 pixels each: one fits, three do not
+
+    async with client_for(app) as client:
+
+        async def send(count: int) -> int:
+            if route == ":predict":
+                body = {"instances": images[:count]}
+                response = await client.post("/v1/models/mobilenet-v2:predict", json=body)
+            else:
+                tensor = {"name": "image", "datatype": "BYTES", "shape": [count]}
+                body = {"inputs": [{**tensor, "data": images[:count]}]}
+                response = await client.post("/v2/models/mobilenet-v2/infer", json=body)
+            if response.status_code == 413:
+                assert response.json()["error"]["code"] == "image_too_large"
+            return response.status_code
+
+        assert await send(1) == 200
+        assert await send(3) == 413
+    assert len(endpoints["mobilenet-v2"].batches) == 1

@@ -10,11 +10,11 @@ from starlette.responses import Response
 
 from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.gateway.codecs import v1
+from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.usage import batch_rows, report_usage
-from modelmart.serving.validation import conform_batch
 
 router = APIRouter(tags=["inference"], route_class=MeteredRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -67,7 +67,7 @@ async def predict(
     endpoint = services.router.endpoint(principal, name)
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
     prediction = await endpoint.predict(
-        conform_batch(endpoint.signature, batch), request.is_disconnected
+        await tensor_inputs(request, endpoint.signature, batch), request.is_disconnected
     )
     usage = {"items": batch_rows(batch)}
     report_usage(request, prediction.model, prediction.version, usage)

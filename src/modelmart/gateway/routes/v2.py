@@ -16,13 +16,13 @@ from modelmart import __version__
 from modelmart.errors import InvalidRequest, NotReady, VersionNotFound
 from modelmart.gateway.auth import Public, Reader
 from modelmart.gateway.codecs import v2 as codec
+from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.health import readiness
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.usage import batch_rows, report_usage
 from modelmart.serving.placement import Endpoint
-from modelmart.serving.validation import conform_batch
 from modelmart.tenancy import Principal
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
@@ -107,7 +107,7 @@ async def infer(
     endpoint = _endpoint(services, principal, name, version)
     decoded = codec.decode_request(await request.body(), _header_length(request))
     prediction = await endpoint.predict(
-        conform_batch(endpoint.signature, decoded.inputs), request.is_disconnected
+        await tensor_inputs(request, endpoint.signature, decoded.inputs), request.is_disconnected
     )
     items = {"items": batch_rows(decoded.inputs)}
     report_usage(request, prediction.model, prediction.version, items)
