@@ -8,8 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-UNITS = ("requests", "items", "tokens", "images", "audio_seconds", "characters")
-"""The units routes report (see :mod:`modelmart.gateway.usage`) and prices are set in."""
+from modelmart.billing.amounts import UNITS, Amount, Unit
+
+__all__ = ["DEFAULT_PLANS", "UNITS", "Plan", "PlanKind"]
 
 
 class PlanKind(StrEnum):
@@ -25,15 +26,15 @@ class Plan(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     kind: PlanKind
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    monthly_fee: Decimal = Field(default=Decimal(0), ge=0)
-    included_units: dict[str, Decimal] = Field(
+    monthly_fee: Amount = Decimal(0)
+    included_units: dict[Unit, Amount] = Field(
         default_factory=dict, description="units per month at no charge, e.g. {'requests': 1000}"
     )
-    monthly_quota: dict[str, Decimal] = Field(
+    monthly_quota: dict[Unit, Amount] = Field(
         default_factory=dict, description="hard monthly limits per unit; requests stop beyond"
     )
     requests_per_minute: int | None = Field(default=None, gt=0)
-    units_per_minute: dict[str, Annotated[int, Field(strict=True, gt=0)]] = Field(
+    units_per_minute: dict[Unit, Annotated[int, Field(strict=True, gt=0)]] = Field(
         default_factory=dict, description="per-minute limits per unit, e.g. {'tokens': 20000}"
     )
 

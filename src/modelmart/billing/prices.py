@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from modelmart.billing.plans import UNITS
+from modelmart.billing.amounts import Amount, Unit
 from modelmart.tenancy import Principal
 
 ANY_MODEL = "*"
@@ -22,8 +22,8 @@ class Price(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(min_length=1, description="a model name, or '*' for every model")
-    unit: str = Field(description=f"one of {', '.join(UNITS)}")
-    amount: Decimal = Field(ge=0)
+    unit: Unit
+    amount: Amount
     per: int = Field(default=1, gt=0, description="the number of units the amount buys")
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     publisher: str | None = Field(
