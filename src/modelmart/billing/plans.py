@@ -8,7 +8,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-UNITS = ("requests", "items", "tokens", "images", "audio_seconds", "characters")
+UNITS = (
+    "requests",
+    "items",
+    "tokens",
+    "images",
+    "audio_seconds",
+    "characters",
+    "explanations",
+)
 """The units routes report (see :mod:`modelmart.gateway.usage`) and prices are set in."""
 
 
