@@ -6,6 +6,7 @@
     modelmart models push iris iris.onnx --task classification --metric accuracy=0.97
     modelmart deploy iris --instances 2
     modelmart predict iris --data '[[5.1, 3.5, 1.4, 0.2]]'
+    modelmart explain iris --data '[[5.1, 3.5, 1.4, 0.2]]'
     modelmart catalog
 
 Errors print ``error [code]: message`` on stderr and exit with status 1; usage errors exit 2.
@@ -23,6 +24,7 @@ from modelmart.cli import (
     catalog,
     datasets,
     deployments,
+    explain,
     models,
     output,
     serve,
@@ -75,6 +77,7 @@ app.command("deployments")(deployments.list_deployments)
 app.command()(deployments.scale)
 app.command()(deployments.undeploy)
 app.command()(deployments.predict)
+app.command()(explain.explain)
 app.command()(catalog.catalog)
 app.add_typer(datasets.app, name="datasets")
 app.command()(training.train)
