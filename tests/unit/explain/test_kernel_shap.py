@@ -73,9 +73,11 @@ def test_a_small_budget_keeps_the_heaviest_background_rows() -> None:
 def test_coalitions_enumerate_when_they_fit_and_pair_complements_when_sampled() -> None:
     rng = np.random.default_rng(0)
     every = coalitions(3, 100, rng)
-    assert every.exact and len(every.masks) == 6
+    assert every.exact
+    assert len(every.masks) == 6
     sampled = coalitions(20, 50, rng)
-    assert not sampled.exact and len(sampled.masks) == 50
+    assert not sampled.exact
+    assert len(sampled.masks) == 50
     assert (sampled.masks[0::2] == ~sampled.masks[1::2]).all()
 
 

@@ -59,15 +59,20 @@ def version(
 def test_each_kind_of_model_gets_its_method(stored: VersionInfo, expected: str) -> None:
     assert choose_method(stored).method == expected
     method, reason = card_explanation(stored)
-    assert method is not None and method.startswith(expected) and reason is None
+    assert method is not None
+    assert method.startswith(expected)
+    assert reason is None
 
 
 def test_a_model_no_method_fits_is_refused_with_the_reason() -> None:
     bare = version()
     with pytest.raises(NotExplainable) as refused:
         choose_method(bare)
-    assert refused.value.status == 422 and refused.value.code == "not_explainable"
+    assert refused.value.status == 422
+    assert refused.value.code == "not_explainable"
     assert "no stored explanation background" in refused.value.message
     chat = version(TEXT, Task.CHAT, ArtifactFormat.GGUF)
     method, reason = card_explanation(chat)
-    assert method is None and reason is not None and "generates text" in reason
+    assert method is None
+    assert reason is not None
+    assert "generates text" in reason
