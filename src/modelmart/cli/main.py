@@ -6,7 +6,6 @@
     modelmart models push iris iris.onnx --task classification --metric accuracy=0.97
     modelmart deploy iris --instances 2
     modelmart predict iris --data '[[5.1, 3.5, 1.4, 0.2]]'
-    modelmart explain iris --data '[[5.1, 3.5, 1.4, 0.2]]'
     modelmart catalog
 
 Errors print ``error [code]: message`` on stderr and exit with status 1; usage errors exit 2.
