@@ -21,7 +21,9 @@ class Element extends Node {
   setAttribute(name, value) { this.attributes[name] = String(value); }
   addEventListener() {}
   append(child) { this.children.push(child); }
-  toJSON() { return { tag: this.tag, attributes: this.attributes, value: this.value, children: this.children }; }
+  toJSON() {
+    return { tag: this.tag, attributes: this.attributes, value: this.value, children: this.children };
+  }
 }
 globalThis.Node = Node;
 globalThis.document = { createElement: (tag) => new Element(tag) };
