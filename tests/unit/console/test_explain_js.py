@@ -22,7 +22,8 @@ class Element extends Node {
   addEventListener() {}
   append(child) { this.children.push(child); }
   toJSON() {
-    return { tag: this.tag, attributes: this.attributes, value: this.value, children: this.children };
+    const { tag, attributes, value, children } = this;
+    return { tag, attributes, value, children };
   }
 }
 globalThis.Node = Node;
