@@ -24,6 +24,8 @@ from modelmart.schemas.registry import VersionInfo
 from modelmart.types import ArtifactFormat, Datatype, Task, TensorSpec
 
 EXPLANATION_KEY = "explanation"
+SCORE_OUTPUTS = ("probabilities", "scores")
+"""Outputs that hold one score per class, in the order of ``parameters["labels"]``."""
 _TEXT_TASKS = frozenset({Task.TEXT_CLASSIFICATION, Task.SENTIMENT, Task.CLASSIFICATION})
 _GENERATIVE_TASKS = frozenset({Task.CHAT, Task.TRANSLATION, Task.TEXT_TO_SPEECH})
 _DESCRIPTIONS = {
@@ -60,16 +62,18 @@ def choose_method(version: VersionInfo) -> MethodChoice:
         return MethodChoice("linear-shap")
     if "background" in stored:
         return MethodChoice("kernel-shap")
-    if len(inputs) == 1 and _is_text(inputs[0]) and version.task in _TEXT_TASKS:
+    perturbable = len(inputs) == 1 and _has_scores(version.signature.outputs)
+    if perturbable and _is_text(inputs[0]) and version.task in _TEXT_TASKS:
         return MethodChoice("token-occlusion")
-    if len(inputs) == 1 and _is_image(inputs[0]):
+    if perturbable and _is_image(inputs[0]):
         return MethodChoice("occlusion")
     if version.format is ArtifactFormat.SKOPS:
         return MethodChoice("tree-shap")
     raise _refused(
         version,
-        "it is not a text or image classifier and has no stored explanation background "
-        "(versions trained by ModelMart on tables store one)",
+        "it is not a text or image classifier with class scores ('probabilities' or "
+        "'scores') and has no stored explanation background (versions trained by ModelMart "
+        "on tables store one)",
     )
 
 
@@ -80,6 +84,15 @@ def card_explanation(version: VersionInfo) -> tuple[str | None, str | None]:
     except NotExplainable as refused:
         return None, refused.message
     return f"{choice.method}: {choice.description}", None
+
+
+def _has_scores(outputs: tuple[TensorSpec, ...]) -> bool:
+    """Whether the model answers a score per class (or a prediction) that occlusion can
+    watch drop; a top-k label list or a single probability is not enough."""
+    return any(
+        (spec.name in SCORE_OUTPUTS and len(spec.shape) == 2) or spec.name == "prediction"
+        for spec in outputs
+    )
 
 
 def _is_text(spec: TensorSpec) -> bool:

@@ -11,12 +11,14 @@ from modelmart.arrays import Array, Batch
 from modelmart.errors import NotExplainable
 
 PROBABILITIES = "probabilities"
+SCORES = "scores"
 PREDICTION = "prediction"
 
 
 def score_matrix(outputs: Batch) -> Array:
-    """[rows, outputs] float64: probabilities of a classifier, the prediction of a regressor."""
-    for name in (PROBABILITIES, PREDICTION):
+    """[rows, outputs] float64: probabilities (or scores) of a classifier, the prediction of a
+    regressor."""
+    for name in (PROBABILITIES, SCORES, PREDICTION):
         if name in outputs:
             values = np.asarray(outputs[name], dtype=np.float64)
             return values.reshape(len(values), -1)

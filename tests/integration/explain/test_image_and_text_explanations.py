@@ -51,9 +51,7 @@ def test_a_cnns_heatmap_puts_more_mass_inside_the_digit_than_outside(
         explained = mm.explain(cnn, pixels.tolist())
     assert explained.method.name == "occlusion"
     # Each heatmap explains the class the model predicted for its image.
-    assert [e.target for e in explained.explanations] == [
-        p["label"] for p in explained.predictions
-    ]
+    assert [e.target for e in explained.explanations] == [p["label"] for p in explained.predictions]
     for image, item in zip(pixels, explained.explanations, strict=True):
         heatmap = np.abs(np.asarray(item.attributions))
         assert heatmap.shape == (SIZE, SIZE)

@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import skops.io
 from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
 from typer.testing import CliRunner
 
 from modelmart.cli.main import app
@@ -91,6 +93,25 @@ def test_a_trained_mlp_is_explained_by_kernel_shap_within_its_budget(server: Liv
     assert sum(item.attributions) == pytest.approx(item.output_value - item.base_value)
     probabilities = explained.predictions[0]["probabilities"]
     assert item.output_value == pytest.approx(max(probabilities), abs=1e-5)
+
+
+def test_an_uploaded_forest_is_explained_by_exact_tree_shap(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    x, y = load_iris(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(x, y)
+    skops.io.dump(forest, tmp_path / "forest.skops")
+    with Client(server.url) as mm:
+        mm.create_model("iris-forest", task="classification")
+        mm.push_version("iris-forest", tmp_path / "forest.skops")
+        mm.deploy("iris-forest")
+        explained = mm.explain("iris-forest", ROWS)
+    assert explained.method.name == "tree-shap"
+    probabilities = forest.predict_proba(np.asarray(ROWS))
+    for item, expected in zip(explained.explanations, probabilities, strict=True):
+        assert item.target == str(int(np.argmax(expected)))
+        assert item.output_value == pytest.approx(expected.max())
+        assert sum(item.attributions) == pytest.approx(item.output_value - item.base_value)
 
 
 def test_a_model_that_cannot_be_explained_answers_422_with_the_reason(

@@ -64,6 +64,23 @@ def test_each_kind_of_model_gets_its_method(stored: VersionInfo, expected: str) 
     assert reason is None
 
 
+def test_a_text_model_without_class_scores_is_not_offered_token_occlusion() -> None:
+    top_one = Signature(
+        inputs=TEXT.inputs,
+        outputs=(
+            TensorSpec(name="language", datatype=Datatype.BYTES, shape=(-1,)),
+            TensorSpec(name="probability", datatype=Datatype.FP32, shape=(-1,)),
+        ),
+    )
+    with pytest.raises(NotExplainable, match="class scores"):
+        choose_method(version(top_one, Task.TEXT_CLASSIFICATION))
+    scored = Signature(
+        inputs=TEXT.inputs,
+        outputs=(TensorSpec(name="scores", datatype=Datatype.FP32, shape=(-1, 3)),),
+    )
+    assert choose_method(version(scored, Task.SENTIMENT)).method == "token-occlusion"
+
+
 def test_a_model_no_method_fits_is_refused_with_the_reason() -> None:
     bare = version()
     with pytest.raises(NotExplainable) as refused:
