@@ -3,6 +3,8 @@ answers, what it bills, what it refuses before running anything, and how it send
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +17,10 @@ import pytest
 from fastapi import FastAPI
 
 from modelmart.arrays import Batch
+from modelmart.explain.results import Explainer, InstanceExplanation, MethodInfo
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
-from modelmart.gateway.routes import explain
+from modelmart.gateway.routes import explain, inference
 from modelmart.runtimes.base import LoadRequest
 from modelmart.schemas.registry import VersionInfo
 from modelmart.serving.batcher import ClientGone
@@ -139,6 +142,7 @@ def app(endpoints: dict[str, ModelEndpoint]) -> FastAPI:
     built = FastAPI(default_response_class=FastJSONResponse)
     install_error_handlers(built)
     built.include_router(explain.router)
+    built.include_router(inference.router)
     built.state.services = SimpleNamespace(settings=settings, router=router, registry=registry)
     return built
 
@@ -196,3 +200,48 @@ async def test_too_many_instances_and_unknown_deployments_are_refused(
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "deployment_not_found"
     assert endpoints["linear"].sizes == []
+
+
+class BlockingExplainer:
+    """Holds its worker thread inside ``explain`` until released."""
+
+    method = MethodInfo("blocking")
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def probes(self, instance: Batch, outputs: Batch) -> Batch | None:
+        return None
+
+    def explain(self, instance: Batch, outputs: Batch, probes: Batch | None) -> InstanceExplanation:
+        self.entered.set()
+        self.release.wait(timeout=10)
+        return InstanceExplanation("prediction", np.zeros(3), 0.0, 0.0)
+
+
+class FixedExplainers(explain.ExplainerCache):
+    def __init__(self, explainer: Explainer) -> None:
+        self.explainer = explainer
+
+    async def get(self, endpoint: Endpoint) -> Explainer:
+        return self.explainer
+
+
+async def test_other_requests_are_served_while_an_explanation_computes(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    blocking = BlockingExplainer()
+    app.state.explainers = FixedExplainers(blocking)
+    body = {"instances": [[1.0, 2.0, 3.0]]}
+    explaining = asyncio.create_task(http.post("/v1/models/linear:explain", json=body))
+    try:
+        assert await asyncio.to_thread(blocking.entered.wait, 5)
+        predicted = await asyncio.wait_for(http.post("/v1/models/linear:predict", json=body), 5)
+        assert predicted.status_code == 200
+        assert not explaining.done()
+    finally:
+        blocking.release.set()
+    answer = await asyncio.wait_for(explaining, 5)
+    assert answer.status_code == 200
+    assert answer.json()["method"] == {"name": "blocking", "parameters": {}}
