@@ -95,6 +95,27 @@ def test_a_trained_mlp_is_explained_by_kernel_shap_within_its_budget(server: Liv
     assert item.output_value == pytest.approx(max(probabilities), abs=1e-5)
 
 
+def test_a_model_with_a_categorical_column_is_explained_per_column(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    kinds = {0: ("blue", "small"), 1: ("red", "big")}
+    rows = ["size,colour,label"] + [
+        f"{(i % 7) + 5 * (i % 2)},{kinds[i % 2][0]},{kinds[i % 2][1]}" for i in range(60)
+    ]
+    (tmp_path / "shapes.csv").write_text("\n".join(rows) + "\n")
+    with Client(server.url) as mm:
+        mm.push_dataset("explain-shapes", tmp_path / "shapes.csv")
+    train_and_deploy(server, "explain-shapes", "shapes-clf", family="logistic")
+    with Client(server.url) as mm:
+        explained = mm.explain("shapes-clf", [{"size": 11, "colour": "red"}])
+    assert explained.method.name == "kernel-shap"
+    (item,) = explained.explanations
+    assert item.features == ["size", "colour"]
+    assert item.target == "big"
+    assert sum(item.attributions) == pytest.approx(item.output_value - item.base_value)
+    assert all(value > 0 for value in item.attributions)  # both columns point to "big"
+
+
 def test_an_uploaded_forest_is_explained_by_exact_tree_shap(
     server: LiveServer, tmp_path: Path
 ) -> None:
