@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from modelmart.arrays import Batch
+from modelmart.billing.ledger import UsageEntry
 from modelmart.explain.results import Explainer, InstanceExplanation, MethodInfo
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
@@ -32,9 +33,10 @@ from modelmart.serving.placement import (
     ServedVersion,
 )
 from modelmart.serving.router import Router
-from modelmart.tenancy import CATALOGUE_OWNER, DeploymentAccess
+from modelmart.tenancy import CATALOGUE_OWNER, DeploymentAccess, Principal
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, Task, TensorSpec
 from tests.unit.explain.fakes import LinearRegressor, WordClassifier
+from tests.unit.gateway.route_fakes import FakeAccounts, tenant
 
 TABLE = Signature(
     inputs=(TensorSpec(name="input", datatype=Datatype.FP32, shape=(-1, 3)),),
@@ -245,3 +247,37 @@ async def test_other_requests_are_served_while_an_explanation_computes(
     answer = await asyncio.wait_for(explaining, 5)
     assert answer.status_code == 200
     assert answer.json()["method"] == {"name": "blocking", "parameters": {}}
+
+
+class RecordingBilling:
+    """Admits every request and keeps what would be settled into the ledger."""
+
+    def __init__(self) -> None:
+        self.settled: list[UsageEntry] = []
+
+    async def admit(self, principal: Principal) -> SimpleNamespace:
+        return SimpleNamespace(shares_data=False)
+
+    async def settle(self, principal: Principal, entry: UsageEntry) -> None:
+        self.settled.append(entry)
+
+
+async def test_with_accounts_on_the_ledger_gets_an_explanations_unit(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    billing = RecordingBilling()
+    services = app.state.services
+    services.settings.auth_enabled = True
+    services.accounts = FakeAccounts({"acme-key": tenant("acme", org_id=7, key_id=70)})
+    services.billing = billing
+    headers = {"Authorization": "Bearer acme-key"}
+    body = {"instances": [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]}
+    answer = await http.post("/v1/models/linear:explain", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    (entry,) = billing.settled
+    assert (entry.org_id, entry.model, entry.version) == (7, "linear", 1)
+    assert entry.units == {"requests": 1.0, "items": 2.0, "explanations": 2.0}
+    text = {"instances": ["a"]}
+    refused = await http.post("/v1/models/langid:explain", json=text, headers=headers)
+    assert refused.status_code == 422
+    assert len(billing.settled) == 1  # a refusal is not billed
