@@ -31,7 +31,8 @@ _GENERATIVE_TASKS = frozenset({Task.CHAT, Task.TRANSLATION, Task.TEXT_TO_SPEECH}
 _DESCRIPTIONS = {
     "linear-shap": "exact SHAP of the linear model (log-odds for classifiers) against the "
     "training mean",
-    "tree-shap": "exact TreeSHAP (path-dependent) for scikit-learn tree models",
+    "tree-shap": "exact TreeSHAP (path-dependent) for scikit-learn tree models; other "
+    "uploaded estimators are refused when explained",
     "kernel-shap": "Kernel SHAP over a k-means summary of the training data, bounded budget",
     "occlusion": "occlusion of square windows, returned as a heatmap (array and PNG)",
     "token-occlusion": "leave-one-token-out attributions of the predicted class",
