@@ -102,6 +102,23 @@ class Settings(BaseSettings):
         description="Watts one busy CPU core draws, for the energy-per-item estimate of model "
         "cards (measured CPU time per item x threads x this figure).",
     )
+    explain_max_instances: int = Field(
+        default=16,
+        ge=1,
+        description="Instances one :explain request may ask to explain; more are refused.",
+    )
+    explain_max_evaluations: int = Field(
+        default=2048,
+        ge=16,
+        description="Model evaluations (probe rows) one explained instance may cost: bounds "
+        "Kernel SHAP's coalitions x background rows, occlusion's windows and token occlusion's "
+        "tokens.",
+    )
+    explain_probe_batch_rows: int = Field(
+        default=512,
+        ge=1,
+        description="Probe rows sent to the deployment in one predict call while explaining.",
+    )
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

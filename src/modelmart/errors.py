@@ -17,6 +17,7 @@
     │   └── InvalidImage                 400 invalid_image
     │       └── ImageTooLarge            413 image_too_large
     ├── InvalidArtifact                  422 invalid_artifact
+    ├── NotExplainable                   422 not_explainable
     ├── NotFound                         404 not_found
     │   ├── ModelNotFound                404 model_not_found
     │   ├── VersionNotFound              404 version_not_found
@@ -148,6 +149,14 @@ class ImageTooLarge(InvalidImage):
 class InvalidArtifact(ModelMartError):
     status = 422
     code = "invalid_artifact"
+
+
+class NotExplainable(ModelMartError):
+    """The model cannot be explained (its kind has no explanation method, or it was uploaded
+    without what its method needs); the message says why and what would make it explainable."""
+
+    status = 422
+    code = "not_explainable"
 
 
 class NotFound(ModelMartError):

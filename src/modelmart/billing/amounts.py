@@ -13,7 +13,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
-UNITS = ("requests", "items", "tokens", "images", "audio_seconds", "characters")
+UNITS = (
+    "requests",
+    "items",
+    "tokens",
+    "images",
+    "audio_seconds",
+    "characters",
+    "explanations",
+)
 """The units routes report (see :mod:`modelmart.gateway.usage`) and prices are set in."""
 
 MAX_AMOUNT = 10**12 - 1  # twelve digits before the point, as in the string form

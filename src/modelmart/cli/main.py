@@ -23,6 +23,7 @@ from modelmart.cli import (
     catalog,
     datasets,
     deployments,
+    explain,
     models,
     output,
     serve,
@@ -75,6 +76,7 @@ app.command("deployments")(deployments.list_deployments)
 app.command()(deployments.scale)
 app.command()(deployments.undeploy)
 app.command()(deployments.predict)
+app.command()(explain.explain)
 app.command()(catalog.catalog)
 app.add_typer(datasets.app, name="datasets")
 app.command()(training.train)

@@ -27,6 +27,7 @@ from modelmart.client.uploads import Progress
 from modelmart.schemas.accounts import CreatedKey, KeyView
 from modelmart.schemas.catalog import CatalogModel
 from modelmart.schemas.deployments import DeploymentView
+from modelmart.schemas.explanations import Explanation
 from modelmart.schemas.health import Health, Readiness
 from modelmart.schemas.registry import (
     AliasInfo,
@@ -198,6 +199,11 @@ class AsyncClient(AsyncTrainingMethods):
     async def predict(self, name: str, instances: Any = None, *, inputs: Any = None) -> list[Any]:
         """One prediction per example, given as ``instances`` rows or ``inputs`` columns."""
         return await self._run(serving.predict(name, instances, inputs))
+
+    async def explain(self, name: str, instances: Any = None, *, inputs: Any = None) -> Explanation:
+        """The predictions with each instance's attributions, the method and its parameters
+        (``POST /v1/models/{name}:explain``; same examples as :meth:`predict`)."""
+        return await self._run(serving.explain(name, instances, inputs))
 
     async def health(self) -> Health:
         return await self._run(serving.health())

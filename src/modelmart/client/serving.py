@@ -27,6 +27,7 @@ from modelmart.schemas.deployments import (
     DeploymentView,
     Isolation,
 )
+from modelmart.schemas.explanations import Explanation
 from modelmart.schemas.health import Health, Readiness
 
 DEPLOYMENTS = "/v1/deployments"
@@ -103,18 +104,29 @@ def undeploy(name: str) -> Flow[None]:
 def predict(name: str, instances: Any = None, inputs: Any = None) -> Flow[list[Any]]:
     """The predictions of deployment ``name``: one per instance (row form), or per row of the
     ``inputs`` columns (``{input_name: values}``). NumPy arrays may be passed as they are."""
-    if (instances is None) == (inputs is None):
-        raise ValidationFailed(
-            "give the examples either as instances (one entry per example) or as inputs "
-            "({input name: values}), not both and not neither"
-        )
-    body = {"instances": instances} if inputs is None else {"inputs": inputs}
+    body = _examples(instances, inputs)
     response = yield Call("POST", f"/v1/models/{segment(name)}:predict", json=body)
     answer = load_json(response)
     predictions = answer.get("predictions") if isinstance(answer, dict) else None
     if not isinstance(predictions, list):
         raise unexpected_answer(response, "has no 'predictions' list")
     return predictions
+
+
+def explain(name: str, instances: Any = None, inputs: Any = None) -> Flow[Explanation]:
+    """The predictions of deployment ``name`` with each instance's attributions."""
+    body = _examples(instances, inputs)
+    response = yield Call("POST", f"/v1/models/{segment(name)}:explain", json=body)
+    return parse(response, Explanation)
+
+
+def _examples(instances: Any, inputs: Any) -> dict[str, Any]:
+    if (instances is None) == (inputs is None):
+        raise ValidationFailed(
+            "give the examples either as instances (one entry per example) or as inputs "
+            "({input name: values}), not both and not neither"
+        )
+    return {"instances": instances} if inputs is None else {"inputs": inputs}
 
 
 def health() -> Flow[Health]:

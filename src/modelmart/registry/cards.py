@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from modelmart.explain.picker import card_explanation
 from modelmart.schemas.catalog import Latency, ModelCard
 from modelmart.schemas.registry import (
     CardEnergy,
@@ -31,9 +32,6 @@ from modelmart.types import Task, TensorSpec
 DECLARED_CARD_KEY = "card"
 """Where an upload's declared card is kept in the version's lineage."""
 
-NO_EXPLANATION = CardExplanation(
-    method=None, reason="explanations are not available for this model yet"
-)
 _IMAGE_TASKS = frozenset(
     {Task.IMAGE_CLASSIFICATION, Task.FACE_DETECTION, Task.FACE_EMBEDDING, Task.OCR}
 )
@@ -76,9 +74,15 @@ def version_card(model: ModelInfo, version: VersionInfo, facts: CardFacts) -> Ve
         limits=_limits(source, version, facts, declared, quality, energy),
         licence=_licence(source, model, facts, declared),
         energy_per_item=energy,
-        explanation=NO_EXPLANATION,
+        explanation=_explanation(version),
         signature=version.signature,
     )
+
+
+def _explanation(version: VersionInfo) -> CardExplanation:
+    """The method :mod:`modelmart.explain.picker` would choose, or why there is none."""
+    method, reason = card_explanation(version)
+    return CardExplanation(method=method, reason=reason)
 
 
 def card_source(facts: CardFacts) -> CardSource:

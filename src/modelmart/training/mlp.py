@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from modelmart.arrays import Array
+from modelmart.explain.background import EXPLANATION_KEY
 from modelmart.training import tabular
 from modelmart.training.context import FitContext, FitResult, class_indices
 from modelmart.training.loop import Tensors, classification_loss, fit_network, predict
@@ -68,7 +69,12 @@ def fit_mlp(context: FitContext) -> FitResult:
     served = prepend(preprocessing, graph, (preprocessing.graph.output[0].name, "features"))
     path = context.workdir / tabular.MODEL_FILE
     path.write_bytes(served.SerializeToString())
-    parameters: dict[str, Any] = {"features": columns.all, "target": target}
+    train_inputs = tabular.model_inputs(frame.iloc[split.train], columns)
+    parameters: dict[str, Any] = {
+        "features": columns.all,
+        "target": target,
+        EXPLANATION_KEY: tabular.explanation_background(context, prepare, train_inputs),
+    }
     if classify:
         parameters["labels"] = labels
     return FitResult(

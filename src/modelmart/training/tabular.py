@@ -25,6 +25,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from modelmart.arrays import Array, Batch
 from modelmart.errors import ValidationFailed
+from modelmart.explain.background import EXPLANATION_KEY, background_summary
+from modelmart.explain.linear_shap import fold_linear_pipeline
 from modelmart.training.context import FitContext, FitResult, class_indices
 from modelmart.training.splits import fold_indices, split_rows
 from modelmart.types import ArtifactFormat
@@ -152,15 +154,22 @@ def fit_linear(context: FitContext) -> FitResult:
     split = split_rows(len(frame), context.spec.split, context.spec.seed)
     model = Pipeline([("prepare", preprocessor(columns)), ("model", _regressor(context.hyper))])
     train_rows = np.concatenate([split.train, split.validation])
-    model.fit(model_inputs(frame.iloc[train_rows], columns), y[train_rows])
+    inputs = model_inputs(frame.iloc[train_rows], columns)
+    model.fit(inputs, y[train_rows])
     context.check_cancelled()
-    folds = k_fold(context, model, model_inputs(frame.iloc[train_rows], columns), y[train_rows])
+    folds = k_fold(context, model, inputs, y[train_rows])
     onnx_model = to_onnx(model, columns)
     rename_output(onnx_model, onnx_model.graph.output[0].name, "prediction")
     return FitResult(
         artifact=_save(onnx_model, context.workdir),
         format=ArtifactFormat.ONNX,
-        parameters={"features": columns.all, "target": target},
+        parameters={
+            "features": columns.all,
+            "target": target,
+            EXPLANATION_KEY: explanation_background(
+                context, model.named_steps["prepare"], inputs, (model[-1], [target])
+            ),
+        },
         test_batch=serving_batch(frame.iloc[split.test], columns),
         y_test=y[split.test],
         split=split,
@@ -187,7 +196,14 @@ def fit_logistic(context: FitContext) -> FitResult:
     return FitResult(
         artifact=_save(onnx_model, context.workdir),
         format=ArtifactFormat.ONNX,
-        parameters={"labels": labels, "features": columns.all, "target": target},
+        parameters={
+            "labels": labels,
+            "features": columns.all,
+            "target": target,
+            EXPLANATION_KEY: explanation_background(
+                context, model.named_steps["prepare"], inputs, (classifier, labels)
+            ),
+        },
         test_batch=serving_batch(frame.iloc[split.test], columns),
         y_test=y[split.test],
         split=split,
@@ -195,6 +211,25 @@ def fit_logistic(context: FitContext) -> FitResult:
         details=folds,
         reference=model.predict_proba(model_inputs(frame.iloc[split.test], columns)),
     )
+
+
+def explanation_background(
+    context: FitContext,
+    prepare: Any,
+    inputs: Any,
+    linear: tuple[Any, list[str]] | None = None,
+) -> dict[str, Any]:
+    """What explaining the version needs, kept in its parameters: a k-means summary of the
+    training rows (``inputs``, fitted ``prepare``) and, for a linear ``(estimator, output
+    names)`` on numeric inputs, its weights folded into the raw inputs' space (exact SHAP;
+    see :mod:`modelmart.explain.linear_shap`)."""
+    stored: dict[str, Any] = {
+        "background": background_summary(inputs, prepare.transform(inputs), context.spec.seed),
+        "source": {"dataset": context.data.name, "dataset_version": context.data.version},
+    }
+    if linear is not None and isinstance(prepare, Pipeline):  # numeric inputs only
+        stored["linear"] = fold_linear_pipeline(prepare, *linear).to_json()
+    return stored
 
 
 def k_fold(context: FitContext, model: Any, inputs: Any, y: Array) -> dict[str, Any]:

@@ -150,6 +150,9 @@ PATH_CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/models/{name}:predict"): lambda c, r, me: c.post(
         f"/v1/models/{r.deployment}:predict", json=IRIS_ROW
     ),
+    ("POST", "/v1/models/{name}:explain"): lambda c, r, me: c.post(
+        f"/v1/models/{r.deployment}:explain", json=IRIS_ROW
+    ),
     ("GET", "/v1/models/{model_id}"): lambda c, r, me: c.get(f"/v1/models/{r.deployment}"),
     ("GET", "/v2/models/{name}"): lambda c, r, me: c.get(f"/v2/models/{r.deployment}"),
     ("GET", "/v2/models/{name}/versions/{version}"): lambda c, r, me: c.get(

@@ -61,7 +61,7 @@ def test_a_trained_card_has_every_section_and_a_metrics_table() -> None:
     )
     assert "| Training job | job-1 |" in text
     assert "Not measured: no latency was measured for this version." in text
-    assert "None: explanations are not available for this model yet." in text
+    assert "cannot be explained: it is not a text or image classifier" in text
 
 
 def test_uploaded_text_cannot_inject_html_cells_or_headings() -> None:

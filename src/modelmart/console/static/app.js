@@ -5,12 +5,13 @@ import * as catalog from "./pages/catalog.js";
 import * as model from "./pages/model.js";
 import * as deployments from "./pages/deployments.js";
 import * as playground from "./pages/playground.js";
+import * as explain from "./pages/explain.js";
 import * as datasets from "./pages/datasets.js";
 import * as keys from "./pages/keys.js";
 import * as usage from "./pages/usage.js";
 import * as audit from "./pages/audit.js";
 
-const PAGES = { catalog, models: model, deployments, playground, datasets, keys, usage, audit };
+const PAGES = { catalog, models: model, deployments, playground, explain, datasets, keys, usage, audit };
 const main = document.getElementById("main");
 let cleanup = null;
 
