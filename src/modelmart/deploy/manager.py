@@ -42,6 +42,7 @@ from modelmart.errors import (
 )
 from modelmart.registry.service import Registry
 from modelmart.schemas.deployments import (
+    DEFAULT_TARGET_ONGOING,
     DeploymentRequest,
     DeploymentState,
     DeploymentUpdate,
@@ -146,7 +147,7 @@ class DeploymentManager:
             updated_at=now,
             min_instances=low,
             max_instances=high,
-            target_ongoing_requests=request.target_ongoing_requests,
+            target_ongoing_requests=request.target_ongoing_requests or DEFAULT_TARGET_ONGOING,
         )
         async with self._membership:
             # Insert-only: another server sharing the database may have made it meanwhile.

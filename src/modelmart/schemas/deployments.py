@@ -52,11 +52,12 @@ class _Tuning(BaseModel):
         description="autoscaling's floor; 0 scales to zero after the server's idle time",
     )
     max_instances: int | None = Field(default=None, ge=1, le=64, description="autoscaling's cap")
-    target_ongoing_requests: float = Field(
-        default=DEFAULT_TARGET_ONGOING,
+    target_ongoing_requests: float | None = Field(
+        default=None,
         gt=0,
         le=4096,
-        description="queued or running requests per instance autoscaling aims for",
+        description="queued or running requests per instance autoscaling aims for "
+        f"(default {DEFAULT_TARGET_ONGOING:g})",
     )
 
     @model_validator(mode="after")
