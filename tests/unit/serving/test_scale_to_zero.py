@@ -46,7 +46,7 @@ async def test_a_request_waits_for_the_cold_start_it_asked_for() -> None:
 
 async def test_without_a_start_the_request_is_dropped_at_the_queue_deadline() -> None:
     endpoint, _ = await scaled_to_zero(max_wait_s=0.2)
-    with pytest.raises(Overloaded, match="waited 0.2 s"):
+    with pytest.raises(Overloaded, match=r"waited 0\.2 s"):
         await endpoint.predict(rows(1.0))
     await endpoint.close()
 
