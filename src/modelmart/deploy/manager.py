@@ -236,7 +236,7 @@ class DeploymentManager:
         for name, deployment in self._deployments.items():
             policy = _policy_of(deployment.record)
             endpoint = self._router.serving(name)
-            if policy is not None and endpoint is not None and not deployment.lock.locked():
+            if policy is not None and endpoint is not None:
                 scaled.append(Scaled(name, endpoint, policy))
         return scaled
 
