@@ -164,8 +164,13 @@ class DeploymentManager:
         return await self._apply(self._managed(principal, ref), changes)
 
     async def _apply(self, deployment: _Deployment, changes: DeploymentUpdate) -> DeploymentView:
-        record = _changed(deployment.record, changes)
         async with deployment.lock:
+            # The changes go onto the saved record, not this server's copy: another server may
+            # have changed other fields since this one last synced, and they must not be lost.
+            saved = await asyncio.to_thread(self._repository.get, deployment.record.name)
+            if saved is None:
+                raise _removed_elsewhere(deployment.record.name)
+            record = _changed(saved, changes)
             relaunched = await self._move_to(
                 deployment, record, keep_scale="instances" not in changes.model_fields_set
             )
@@ -175,17 +180,25 @@ class DeploymentManager:
         return self._view(deployment)
 
     async def _move_to(
-        self, deployment: _Deployment, record: DeploymentRecord, *, keep_scale: bool
+        self,
+        deployment: _Deployment,
+        record: DeploymentRecord,
+        *,
+        keep_scale: bool,
+        save: bool = True,
     ) -> _Deployment | None:
-        """Serve ``record`` (holding ``deployment``'s lock) and save it; a failed deployment
-        starts afresh instead, returned to be awaited outside the lock."""
+        """Serve ``record`` (holding ``deployment``'s lock) and, with ``save``, save it; a
+        failed deployment starts afresh instead, returned to be awaited outside the lock.
+        A sync passes ``save=False``: writing back what it read could overwrite a newer change
+        another server saved meanwhile."""
         name = deployment.record.name
         endpoint = self._router.serving(name)
         if endpoint is not None:
             current = endpoint.spec.instances if keep_scale else None
             await endpoint.apply(await self._spec_for(record, current))
         elif deployment.state == "failed":  # nothing is serving: start afresh with the change
-            await asyncio.to_thread(self._repository.save, record)
+            if save:
+                await asyncio.to_thread(self._repository.save, record)
             async with self._membership:
                 return self._launch(record, deployment.model_owner)
         else:
@@ -194,7 +207,8 @@ class DeploymentManager:
                 details={"state": deployment.state},
             )
         deployment.record = record
-        await asyncio.to_thread(self._repository.save, record)
+        if save:
+            await asyncio.to_thread(self._repository.save, record)
         return None
 
     async def alias_moved(self, model: str, alias: str) -> None:
@@ -282,9 +296,9 @@ class DeploymentManager:
         try:
             async with deployment.lock:
                 if not deployment.record.same_spec(saved):
-                    relaunched = await self._move_to(deployment, saved, keep_scale=True)
+                    relaunched = await self._move_to(deployment, saved, keep_scale=True, save=False)
                 elif saved.alias is not None and await self._alias_moved_away(deployment):
-                    await self._move_to(deployment, saved, keep_scale=True)
+                    await self._move_to(deployment, saved, keep_scale=True, save=False)
         except ModelMartError as exc:
             deployment.error = exc.to_dict()["error"]
         if relaunched is not None:
@@ -498,6 +512,14 @@ def _policy_of(record: DeploymentRecord) -> ScalingPolicy | None:
     if record.min_instances is None or record.max_instances is None:
         return None
     return ScalingPolicy(record.min_instances, record.max_instances, record.target_ongoing_requests)
+
+
+def _removed_elsewhere(name: str) -> DeploymentNotFound:
+    return DeploymentNotFound(
+        f"deployment {bare_name(name)!r} was just undeployed through another server; list "
+        "what is deployed with GET /v1/deployments",
+        details={"deployment": bare_name(name)},
+    )
 
 
 def _rebuild_error(error: dict[str, object] | None) -> ModelMartError:

@@ -162,3 +162,28 @@ async def test_the_sync_loop_follows_an_alias_moved_through_another_server(
     await eventually(lambda: second.view(USER, "m").served_version == 2)
     await first.close()
     await second.close()
+
+
+async def test_changes_through_two_managers_both_survive_before_any_sync(
+    registry: Registry, sessions: sessionmaker[Session], model: str
+) -> None:
+    first, second = manager_for(registry, sessions), manager_for(registry, sessions)
+    await first.deploy(USER, request(version=2), wait=True)
+    await second.sync()
+    await eventually(lambda: second.view(USER, "m").state == "ready")
+
+    await first.update(USER, "m", DeploymentUpdate(max_batch_size=8))
+    await second.update(USER, "m", DeploymentUpdate(instances=2))  # before it synced
+    saved = DeploymentRepository(sessions).get("m")
+    assert saved is not None
+    assert (saved.max_batch_size, saved.instances) == (8, 2)
+
+    await first.sync()  # a sync applies what it read and writes nothing back
+    assert first.view(USER, "m").ready_instances == 2
+    assert DeploymentRepository(sessions).get("m") == saved
+
+    await first.undeploy(USER, "m")
+    with pytest.raises(DeploymentNotFound, match="another server"):
+        await second.update(USER, "m", DeploymentUpdate(instances=1))
+    await first.close()
+    await second.close()
