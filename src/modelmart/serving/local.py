@@ -191,6 +191,7 @@ class LocalEndpoint(Endpoint):
         self._replacing: set[asyncio.Task[None]] = set()
         self._starting = 0
         self._running_requests = 0  # requests in batches an instance is running
+        self._cold_starting = False  # starting the first instance after scaling to zero
         self._wake: Callable[[], None] | None = None  # the autoscaler, for a cold start
         self._closing = asyncio.Event()  # an event, so a replacement's backoff ends early
         # Serialises every change of instances: an apply and a replacement must not both
@@ -300,12 +301,16 @@ class LocalEndpoint(Endpoint):
             self.spec = spec
             active = self._active_workers()
             if spec.instances > len(active):
+                cold = not active and old.instances == 0
+                self._cold_starting = cold
                 try:
                     extra = await self._start_workers(spec.target, spec.instances - len(active))
                 except Exception as exc:
-                    if not active:  # a failed cold start: tell its waiting requests why
+                    if cold:  # tell the requests waiting for it why it failed
                         self._fail_cold_start(old, exc)
                     raise
+                finally:
+                    self._cold_starting = False
                 self._activate(extra)
             elif spec.instances < len(active):
                 await self._retire(active[spec.instances :])
@@ -351,7 +356,7 @@ class LocalEndpoint(Endpoint):
     def _check_serving(self) -> None:
         if self._closing.is_set():
             raise NotReady(f"deployment {self.spec.name!r} is shutting down")
-        if self._active_workers() or self._starting:
+        if self._active_workers() or self._cold_starting:
             return
         if self.spec.instances == 0:  # scaled to zero: queue it and ask for a cold start
             if self._wake is not None:
