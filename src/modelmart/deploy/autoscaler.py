@@ -16,7 +16,8 @@ To not flap:
   wakes the autoscaler (:meth:`Endpoint.on_cold_demand`) so the start does not wait for a tick.
 
 One loop per manager; a tick only reads statuses and starts scaling tasks, never waits for an
-instance to load, so one slow deployment does not hold up the others.
+instance to load, so one slow deployment does not hold up the others. A change that failed (an
+instance that would not start) is retried after a doubling wait, at most ``MAX_BACKOFF_S``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from typing import Protocol
 from modelmart.serving.placement import Endpoint, EndpointStatus
 
 logger = logging.getLogger("modelmart.autoscaler")
+
+MAX_BACKOFF_S = 60.0
+"""The longest wait before retrying a deployment whose last scaling change failed."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,9 @@ class Autoscaler:
         self._clock = clock
         self._recommenders: dict[str, Recommender] = {}
         self._scaling: dict[str, asyncio.Task[None]] = {}
+        # After a failed change, a deployment is left alone until this time (doubling waits),
+        # so a model that cannot load another instance is not restarted every tick.
+        self._failures: dict[str, tuple[int, float]] = {}
         self._woken = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
 
@@ -163,6 +170,8 @@ class Autoscaler:
             in_flight = self._scaling.get(scaled.name)
             if in_flight is not None and not in_flight.done():
                 continue  # its last change is still loading; look again next tick
+            if now < self._failures.get(scaled.name, (0, 0.0))[1]:
+                continue  # backing off after a failed change
             recommender = self._recommenders.get(scaled.name)
             if recommender is None:
                 recommender = self._recommenders[scaled.name] = Recommender(self._settings, now)
@@ -175,6 +184,7 @@ class Autoscaler:
         names = {scaled.name for scaled in listed}
         for gone in set(self._recommenders) - names:
             del self._recommenders[gone]
+            self._failures.pop(gone, None)
 
     async def settle(self) -> None:
         """Wait for the scaling changes started so far (for tests and shutdown)."""
@@ -204,5 +214,17 @@ class Autoscaler:
     async def _scale(self, name: str, instances: int) -> None:
         try:
             await self._target.scale(name, instances)
-        except Exception:  # a failed start: logged; the next tick decides again
-            logger.warning("scaling %s to %d instances failed", name, instances, exc_info=True)
+        except Exception:  # a failed start: logged; tried again after a growing wait
+            count = self._failures.get(name, (0, 0.0))[0] + 1
+            wait_s = min(MAX_BACKOFF_S, self._settings.interval_s * 2**count)
+            self._failures[name] = (count, self._clock() + wait_s)
+            logger.warning(
+                "scaling %s to %d instances failed (%d in a row); next try in %g s",
+                name,
+                instances,
+                count,
+                wait_s,
+                exc_info=True,
+            )
+        else:
+            self._failures.pop(name, None)

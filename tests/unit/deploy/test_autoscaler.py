@@ -130,3 +130,31 @@ async def test_the_loop_wakes_early_when_asked() -> None:
         await asyncio.sleep(0.01)
     assert target.calls == [1]  # long before the 30 s interval
     await autoscaler.close()
+
+
+class _FailingTarget(_Target):
+    async def scale(self, name: str, instances: int) -> None:
+        self.calls.append(instances)
+        raise RuntimeError("out of memory")
+
+
+async def test_after_a_failed_change_it_backs_off_before_trying_again() -> None:
+    now = [0.0]
+    target = _FailingTarget(_Endpoint(instances=1, queued=8), POLICY)
+    autoscaler = Autoscaler(target, SETTINGS, clock=lambda: now[0])
+    autoscaler.tick()
+    await autoscaler.settle()
+    assert target.calls == [4]
+    now[0] = 0.019  # within the first wait (2 x the 0.01 s interval)
+    autoscaler.tick()
+    await autoscaler.settle()
+    assert target.calls == [4]
+    now[0] = 0.021
+    autoscaler.tick()
+    await autoscaler.settle()
+    assert target.calls == [4, 4]
+    now[0] = 0.06  # the second wait is twice as long (0.04 s after 0.021)
+    autoscaler.tick()
+    await autoscaler.settle()
+    assert target.calls == [4, 4]
+    await autoscaler.close()
