@@ -191,13 +191,13 @@ class Autoscaler:
         await asyncio.gather(*self._scaling.values(), return_exceptions=True)
 
     async def close(self) -> None:
+        """Stop looking; let changes under way finish (cancelled midway, an instance being
+        started could be left behind, outside the endpoint that would stop it)."""
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
             self._loop = None
-        for task in self._scaling.values():
-            task.cancel()
         await self.settle()
         self._scaling.clear()
 
