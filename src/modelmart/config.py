@@ -7,6 +7,7 @@ Every field can be set by a ``MODELMART_<FIELD>`` environment variable (for exam
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -119,6 +120,29 @@ class Settings(BaseSettings):
         ge=1,
         description="Probe rows sent to the deployment in one predict call while explaining.",
     )
+    autoscale_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the autoscaler looks at deployments' load."
+    )
+    autoscale_downscale_delay_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long an autoscaled deployment's load must stay low before it loses "
+        "instances (it gains them at once).",
+    )
+    scale_to_zero_after_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Idle time (no request) after which a deployment with min_instances 0 "
+        "stops its last instance; the next request waits for a cold start.",
+    )
+    deployment_sync_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often this server reads the deployments table to serve, change or "
+        "stop deployments that other servers sharing the database changed.",
+    )
+    placement: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

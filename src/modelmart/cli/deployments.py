@@ -27,15 +27,26 @@ def deploy(  # noqa: PLR0913 - one option per deployment setting
     timeout_s: Annotated[float | None, typer.Option(help="Time limit per batch.")] = None,
     isolation: Annotated[Isolation, typer.Option(help="Where instances run.")] = Isolation.PROCESS,
     wait: Annotated[bool, typer.Option(help="Return once every instance has loaded.")] = True,
+    min_instances: Annotated[
+        int | None, typer.Option(help="Autoscale down to this many (0: scale to zero).", min=0)
+    ] = None,
+    max_instances: Annotated[
+        int | None, typer.Option(help="Autoscale up to this many.", min=1)
+    ] = None,
+    target_ongoing_requests: Annotated[
+        float | None, typer.Option(help="Queued or running requests per instance to aim for.")
+    ] = None,
 ) -> None:
-    """Serve MODEL: a pinned --version, a moving --alias, or else its latest version."""
+    """Serve MODEL: a pinned --version, a moving --alias, or else its latest version. With
+    --min-instances or --max-instances, the server scales it with its load."""
     if version is not None and alias is not None:
         raise typer.BadParameter("give --version or --alias, not both", param_hint="--alias")
     with client(ctx) as mm, output.spinner(f"Deploying {model}", enabled=wait):
         view = mm.deploy(
             model, wait=wait, version=version, alias=alias, name=name, instances=instances,
             max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, timeout_s=timeout_s,
-            isolation=isolation,
+            isolation=isolation, min_instances=min_instances, max_instances=max_instances,
+            target_ongoing_requests=target_ongoing_requests,
         )  # fmt: skip
     output.show(ctx, view, tables.deployment_table)
 
@@ -54,6 +65,27 @@ def scale(
     """Run NAME on INSTANCES instances, without dropping requests."""
     with client(ctx) as mm, output.spinner(f"Scaling {name} to {instances}"):
         view = mm.scale(name, instances)
+    output.show(ctx, view, tables.deployment_table)
+
+
+def autoscale(
+    ctx: typer.Context,
+    name: str,
+    min_instances: Annotated[
+        int, typer.Option("--min", help="Fewest instances (0: scale to zero).", min=0)
+    ],
+    max_instances: Annotated[int, typer.Option("--max", help="Most instances.", min=1)],
+    target_ongoing_requests: Annotated[
+        float | None, typer.Option("--target", help="Queued or running requests per instance.")
+    ] = None,
+) -> None:
+    """Let the server scale NAME between --min and --max instances with its load (equal
+    bounds pin the count)."""
+    with client(ctx) as mm, output.spinner(f"Autoscaling {name}"):
+        changes: dict[str, Any] = {"min_instances": min_instances, "max_instances": max_instances}
+        if target_ongoing_requests is not None:
+            changes["target_ongoing_requests"] = target_ongoing_requests
+        view = mm.update_deployment(name, **changes)
     output.show(ctx, view, tables.deployment_table)
 
 

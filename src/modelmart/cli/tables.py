@@ -94,13 +94,21 @@ def deployments_table(views: list[DeploymentView]) -> Table:
             view.model,
             target,
             served,
-            f"{view.ready_instances}/{view.instances}",
+            _instances(view),
             f"{view.max_batch_size} / {view.max_delay_ms:g} ms",
             view.isolation.value,
             state,
             str(view.queue_depth),
         )
     return table
+
+
+def _instances(view: DeploymentView) -> str:
+    """Ready of wanted: the fixed count, or the autoscaler's choice within its bounds."""
+    if view.max_instances is None:
+        return f"{view.ready_instances}/{view.instances}"
+    bounds = f"{view.min_instances}-{view.max_instances}"
+    return f"{view.ready_instances}/{view.desired_instances} ({bounds})"
 
 
 def deployment_table(view: DeploymentView) -> Table:

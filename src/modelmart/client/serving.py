@@ -45,6 +45,9 @@ class DeployOptions(TypedDict, total=False):
     max_delay_ms: float
     timeout_s: float | None
     isolation: Isolation | str
+    min_instances: int | None
+    max_instances: int | None
+    target_ongoing_requests: float | None
 
 
 class DeploymentChanges(TypedDict, total=False):
@@ -58,6 +61,9 @@ class DeploymentChanges(TypedDict, total=False):
     isolation: Isolation | str
     version: int
     alias: str
+    min_instances: int
+    max_instances: int
+    target_ongoing_requests: float
 
 
 def deploy(model: str, wait: bool, options: DeployOptions) -> Flow[DeploymentView]:

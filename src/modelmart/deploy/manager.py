@@ -3,6 +3,15 @@
 The manager persists every deployment, resolves versions and aliases through the registry,
 and asks the placement for endpoints. Loading runs in the background; a deployment is
 ``loading`` until every instance is up, then ``ready`` (or ``failed`` with the reason).
+
+Deployments with ``min_instances``/``max_instances`` are scaled by an
+:class:`~modelmart.deploy.autoscaler.Autoscaler` this manager drives. Every change of one
+deployment's endpoint (an update, an alias move, a scaling step, a change seen in the database)
+holds that deployment's lock, so none of them applies a stale spec over another.
+
+Several servers may share one database: each reconciles with the deployments table every
+``sync_interval_s`` (:meth:`DeploymentManager.sync`), so a deployment made, changed or removed
+through one server is served, changed or stopped by the others within that interval.
 """
 
 from __future__ import annotations
@@ -10,13 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from modelmart.deploy.autoscaler import (
+    Autoscaler,
+    AutoscalerSettings,
+    Scaled,
+    ScalingPolicy,
+)
 from modelmart.errors import (
     AlreadyExists,
     DeploymentNotFound,
     Forbidden,
+    InvalidRequest,
     ModelMartError,
     ModelNotFound,
     NotReady,
@@ -24,6 +42,7 @@ from modelmart.errors import (
 )
 from modelmart.registry.service import Registry
 from modelmart.schemas.deployments import (
+    DEFAULT_TARGET_ONGOING,
     DeploymentRequest,
     DeploymentState,
     DeploymentUpdate,
@@ -43,10 +62,14 @@ class _Deployment:
     state: DeploymentState = "loading"
     error: dict[str, object] | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def access(self) -> DeploymentAccess:
         return DeploymentAccess(self.record.owner, self.record.model_name, self.model_owner)
+
+
+logger = logging.getLogger("modelmart.deployments")
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,8 @@ class DeploymentManager:
         placement: Placement,
         router: Router,
         defaults: ServingDefaults,
+        autoscaling: AutoscalerSettings | None = None,
+        sync_interval_s: float | None = None,
     ) -> None:
         self._registry = registry
         self._repository = repository
@@ -72,11 +97,22 @@ class DeploymentManager:
         self._router = router
         self._defaults = defaults
         self._deployments: dict[str, _Deployment] = {}
+        self._autoscaler = Autoscaler(self, autoscaling or AutoscalerSettings())
+        self._sync_interval_s = sync_interval_s
+        self._syncer: asyncio.Task[None] | None = None
+        # Held while deployments are added or removed, here or by a sync, so that a sync
+        # never mistakes a deployment this server is making or removing for another's.
+        self._membership = asyncio.Lock()
 
     async def restore(self) -> None:
-        """Start every deployment saved before the last shutdown (in the background)."""
-        for record in await asyncio.to_thread(self._repository.list):
-            self._launch(record, await asyncio.to_thread(self._model_owner, record.model_name))
+        """Start every deployment saved before the last shutdown (in the background), then
+        keep in step with the table if other servers share it."""
+        async with self._membership:
+            for record in await asyncio.to_thread(self._repository.list):
+                owner = await asyncio.to_thread(self._model_owner, record.model_name)
+                self._launch(record, owner)
+        if self._sync_interval_s is not None and self._syncer is None:
+            self._syncer = asyncio.create_task(self._sync_forever(), name="deployment-sync")
 
     async def deploy(
         self, principal: Principal, request: DeploymentRequest, *, wait: bool
@@ -94,13 +130,14 @@ class DeploymentManager:
             self._registry.resolve, model.name, request.version, request.alias
         )
         now = datetime.now(UTC)
+        low, high = scaling_bounds(request.min_instances, request.max_instances, request.instances)
         record = DeploymentRecord(
             name=name,
             model_name=model.name,
             # With neither a version nor an alias, pin the latest version as of now.
             version=None if request.alias else target.version,
             alias=request.alias,
-            instances=request.instances,
+            instances=_starting_count(request.instances, low, high),
             max_batch_size=request.max_batch_size,
             max_delay_ms=request.max_delay_ms,
             timeout_s=request.timeout_s,
@@ -108,9 +145,14 @@ class DeploymentManager:
             owner=principal.owner,
             created_at=now,
             updated_at=now,
+            min_instances=low,
+            max_instances=high,
+            target_ongoing_requests=request.target_ongoing_requests or DEFAULT_TARGET_ONGOING,
         )
-        await asyncio.to_thread(self._repository.save, record)
-        deployment = self._launch(record, model.owner)
+        async with self._membership:
+            # Insert-only: another server sharing the database may have made it meanwhile.
+            await asyncio.to_thread(self._repository.create, record)
+            deployment = self._launch(record, model.owner)
         if wait:
             await self._await_launch(deployment)
         return self._view(deployment)
@@ -122,31 +164,52 @@ class DeploymentManager:
         return await self._apply(self._managed(principal, ref), changes)
 
     async def _apply(self, deployment: _Deployment, changes: DeploymentUpdate) -> DeploymentView:
-        name = deployment.record.name
-        fields = changes.model_dump(exclude_none=True)
-        if "version" in fields or "alias" in fields:
-            fields.setdefault("version", None)
-            fields.setdefault("alias", None)
-        if "isolation" in fields:
-            fields["isolation"] = Isolation(fields["isolation"]).value
-        record = dataclasses.replace(deployment.record, **fields, updated_at=datetime.now(UTC))
-        spec = await self._spec_for(record)
-        endpoint = self._router.serving(name)
-        if endpoint is not None:
-            await endpoint.apply(spec)
-        elif deployment.state == "failed":  # nothing is serving: start afresh with the change
-            await asyncio.to_thread(self._repository.save, record)
-            relaunched = self._launch(record, deployment.model_owner)
+        async with deployment.lock:
+            # The changes go onto the saved record, not this server's copy: another server may
+            # have changed other fields since this one last synced, and they must not be lost.
+            saved = await asyncio.to_thread(self._repository.get, deployment.record.name)
+            if saved is None:
+                raise _removed_elsewhere(deployment.record.name)
+            record = _changed(saved, changes)
+            relaunched = await self._move_to(
+                deployment, record, keep_scale="instances" not in changes.model_fields_set
+            )
+        if relaunched is not None:
             await self._await_launch(relaunched, undeploy_on_failure=False)
             return self._view(relaunched)
+        return self._view(deployment)
+
+    async def _move_to(
+        self,
+        deployment: _Deployment,
+        record: DeploymentRecord,
+        *,
+        keep_scale: bool,
+        save: bool = True,
+    ) -> _Deployment | None:
+        """Serve ``record`` (holding ``deployment``'s lock) and, with ``save``, save it; a
+        failed deployment starts afresh instead, returned to be awaited outside the lock.
+        A sync passes ``save=False``: writing back what it read could overwrite a newer change
+        another server saved meanwhile."""
+        name = deployment.record.name
+        endpoint = self._router.serving(name)
+        if endpoint is not None:
+            current = endpoint.spec.instances if keep_scale else None
+            await endpoint.apply(await self._spec_for(record, current))
+        elif deployment.state == "failed":  # nothing is serving: start afresh with the change
+            if save:
+                await asyncio.to_thread(self._repository.save, record)
+            async with self._membership:
+                return self._launch(record, deployment.model_owner)
         else:
             raise NotReady(
                 f"deployment {name!r} is still loading; retry the change once it is ready",
                 details={"state": deployment.state},
             )
         deployment.record = record
-        await asyncio.to_thread(self._repository.save, record)
-        return self._view(deployment)
+        if save:
+            await asyncio.to_thread(self._repository.save, record)
+        return None
 
     async def alias_moved(self, model: str, alias: str) -> None:
         """Swap every deployment that follows ``model``'s ``alias`` to its new version."""
@@ -162,17 +225,103 @@ class DeploymentManager:
         """Stop routing new requests, let queued ones finish, then unload."""
         await self._stop(self._managed(principal, ref))
 
-    async def _stop(self, deployment: _Deployment) -> None:
+    async def _stop(self, deployment: _Deployment, *, forget: bool = True) -> None:
+        """Stop serving ``deployment``; ``forget`` deletes its saved record too (False when
+        another server already removed it)."""
         name = deployment.record.name
-        endpoint = self._router.remove(name)
-        if deployment.task is not None and not deployment.task.done():
-            deployment.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deployment.task
-        del self._deployments[name]
-        await asyncio.to_thread(self._repository.delete, name)
+        async with self._membership:
+            endpoint = self._router.remove(name)
+            if deployment.task is not None and not deployment.task.done():
+                deployment.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await deployment.task
+            if self._deployments.get(name) is deployment:
+                del self._deployments[name]
+            if forget:
+                await asyncio.to_thread(self._repository.delete, name)
         if endpoint is not None:
             await endpoint.close()
+
+    # Autoscaling (the autoscaler's ScalingTarget)
+
+    def autoscaled(self) -> list[Scaled]:
+        """The serving deployments with autoscaling bounds."""
+        scaled = []
+        for name, deployment in self._deployments.items():
+            policy = _policy_of(deployment.record)
+            endpoint = self._router.serving(name)
+            if policy is not None and endpoint is not None:
+                scaled.append(Scaled(name, endpoint, policy))
+        return scaled
+
+    async def scale(self, name: str, instances: int) -> None:
+        """Run ``instances`` instances of deployment ``name`` (within its bounds)."""
+        deployment = self._deployments.get(name)
+        if deployment is None:
+            return
+        async with deployment.lock:
+            policy = _policy_of(deployment.record)
+            endpoint = self._router.serving(name)
+            if policy is None or endpoint is None or self._deployments.get(name) is not deployment:
+                return  # autoscaling was turned off or it was undeployed meanwhile
+            count = policy.clamp(instances)
+            if count != endpoint.spec.instances:
+                await endpoint.apply(dataclasses.replace(endpoint.spec, instances=count))
+
+    # Several servers on one database
+
+    async def sync(self) -> None:
+        """Catch up with the deployments table: serve what another server deployed, apply
+        what it changed, stop what it removed, and follow aliases it moved."""
+        async with self._membership:
+            saved = {r.name: r for r in await asyncio.to_thread(self._repository.list)}
+            for name, record in saved.items():
+                if name not in self._deployments:
+                    logger.info("serving %s, deployed by another server", name)
+                    owner = await asyncio.to_thread(self._model_owner, record.model_name)
+                    self._launch(record, owner)
+            removed = [d for name, d in self._deployments.items() if name not in saved]
+        for deployment in removed:
+            logger.info("stopping %s, undeployed by another server", deployment.record.name)
+            await self._stop(deployment, forget=False)
+        for name, record in saved.items():
+            known = self._deployments.get(name)
+            if known is not None:
+                await self._catch_up(known, record)
+
+    async def _catch_up(self, deployment: _Deployment, saved: DeploymentRecord) -> None:
+        if deployment.state == "loading" or deployment.lock.locked():
+            return  # busy here; the next sync looks again
+        relaunched = None
+        try:
+            async with deployment.lock:
+                if not deployment.record.same_spec(saved):
+                    relaunched = await self._move_to(deployment, saved, keep_scale=True, save=False)
+                elif saved.alias is not None and await self._alias_moved_away(deployment):
+                    await self._move_to(deployment, saved, keep_scale=True, save=False)
+        except ModelMartError as exc:
+            deployment.error = exc.to_dict()["error"]
+        if relaunched is not None:
+            with contextlib.suppress(ModelMartError):
+                await self._await_launch(relaunched, undeploy_on_failure=False)
+
+    async def _alias_moved_away(self, deployment: _Deployment) -> bool:
+        record, endpoint = deployment.record, self._router.serving(deployment.record.name)
+        if endpoint is None or record.alias is None:
+            return False
+        target = await asyncio.to_thread(
+            self._registry.resolve, record.model_name, None, record.alias
+        )
+        return target.version != endpoint.spec.target.version
+
+    async def _sync_forever(self) -> None:
+        assert self._sync_interval_s is not None
+        while True:
+            await asyncio.sleep(self._sync_interval_s)
+            try:
+                await self.sync()
+            except Exception:  # a database hiccup must not end syncing for good
+                logger.warning("syncing deployments with the database failed", exc_info=True)
 
     def view(self, principal: Principal, ref: str) -> DeploymentView:
         return self._view(self._visible(principal, ref))
@@ -190,6 +339,12 @@ class DeploymentManager:
         return [deployment.state for deployment in self._deployments.values()]
 
     async def close(self) -> None:
+        if self._syncer is not None:
+            self._syncer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncer
+            self._syncer = None
+        await self._autoscaler.close()
         for name in list(self._deployments):
             deployment = self._deployments.pop(name)
             if deployment.task is not None:
@@ -238,6 +393,10 @@ class DeploymentManager:
             state=deployment.state,
             error=deployment.error,
             queue_depth=status.queue_depth if status else 0,
+            min_instances=record.min_instances,
+            max_instances=record.max_instances,
+            target_ongoing_requests=record.target_ongoing_requests,
+            desired_instances=endpoint.spec.instances if endpoint is not None else 0,
         )
 
     def _model_owner(self, model_name: str) -> str:
@@ -249,6 +408,7 @@ class DeploymentManager:
     def _launch(self, record: DeploymentRecord, model_owner: str) -> _Deployment:
         deployment = _Deployment(record, model_owner)
         self._deployments[record.name] = deployment
+        self._autoscaler.start()
         deployment.task = asyncio.create_task(self._start(deployment), name=f"load-{record.name}")
         return deployment
 
@@ -260,6 +420,7 @@ class DeploymentManager:
             failure = exc if isinstance(exc, ModelMartError) else ModelMartError(repr(exc))
             deployment.state, deployment.error = "failed", failure.to_dict()["error"]
             return
+        endpoint.on_cold_demand(self._autoscaler.wake)
         self._router.add(deployment.record.name, endpoint, deployment.access)
         deployment.state, deployment.error = "ready", None
 
@@ -280,18 +441,85 @@ class DeploymentManager:
             model=info.model, version=info.version, runtime=info.runtime, load=load
         )
 
-    async def _spec_for(self, record: DeploymentRecord) -> EndpointSpec:
+    async def _spec_for(self, record: DeploymentRecord, current: int | None = None) -> EndpointSpec:
+        """The endpoint spec of ``record``; an autoscaled deployment keeps its ``current``
+        count (within its new bounds) unless the change set ``instances``."""
         target = await self._resolve(record.model_name, record.version, record.alias)
+        instances = record.instances
+        policy = _policy_of(record)
+        if policy is not None and current is not None:
+            instances = policy.clamp(current)
         return EndpointSpec(
             name=record.name,
             target=target,
-            instances=record.instances,
+            instances=instances,
             max_batch_size=record.max_batch_size,
             max_delay_ms=record.max_delay_ms,
             timeout_s=record.timeout_s or self._defaults.timeout_s,
             isolation=Isolation(record.isolation),
             start_timeout_s=self._defaults.start_timeout_s,
         )
+
+
+def scaling_bounds(
+    low: int | None, high: int | None, instances: int
+) -> tuple[int | None, int | None]:
+    """Both autoscaling bounds, or neither: a missing floor is 1 (0 only when asked: scale to
+    zero), a missing cap the larger of ``instances`` and the floor."""
+    if low is None and high is None:
+        return None, None
+    low = 1 if low is None else low
+    high = max(instances, low, 1) if high is None else high
+    if low > high:
+        raise InvalidRequest(
+            f"min_instances ({low}) must not exceed max_instances ({high})",
+            details={"param": "min_instances"},
+        )
+    return low, high
+
+
+def _starting_count(instances: int, low: int | None, high: int | None) -> int:
+    """The count a deployment starts with: ``instances`` within its bounds, at least one."""
+    if high is None:
+        return instances
+    return max(1, min(high, max(instances, low or 0)))
+
+
+def _changed(record: DeploymentRecord, changes: DeploymentUpdate) -> DeploymentRecord:
+    """``record`` with ``changes``: setting ``version`` drops the alias and the other way
+    round; setting one autoscaling bound completes the other."""
+    fields: dict[str, Any] = changes.model_dump(exclude_none=True)
+    if "version" in fields or "alias" in fields:
+        fields.setdefault("version", None)
+        fields.setdefault("alias", None)
+    if "isolation" in fields:
+        fields["isolation"] = Isolation(fields["isolation"]).value
+    if "min_instances" in fields or "max_instances" in fields:
+        low, high = scaling_bounds(
+            fields.get("min_instances", record.min_instances),
+            fields.get("max_instances", record.max_instances),
+            fields.get("instances", record.instances),
+        )
+        fields["min_instances"], fields["max_instances"] = low, high
+    if "instances" in fields:
+        low = fields.get("min_instances", record.min_instances)
+        high = fields.get("max_instances", record.max_instances)
+        fields["instances"] = _starting_count(fields["instances"], low, high)
+    return dataclasses.replace(record, **fields, updated_at=datetime.now(UTC))
+
+
+def _policy_of(record: DeploymentRecord) -> ScalingPolicy | None:
+    if record.min_instances is None or record.max_instances is None:
+        return None
+    return ScalingPolicy(record.min_instances, record.max_instances, record.target_ongoing_requests)
+
+
+def _removed_elsewhere(name: str) -> DeploymentNotFound:
+    return DeploymentNotFound(
+        f"deployment {bare_name(name)!r} was just undeployed through another server; list "
+        "what is deployed with GET /v1/deployments",
+        details={"deployment": bare_name(name)},
+    )
 
 
 def _rebuild_error(error: dict[str, object] | None) -> ModelMartError:

@@ -187,6 +187,11 @@ class _EndpointCollector(Collector):
         ready = GaugeMetricFamily(
             "modelmart_ready_instances", "Loaded instances serving", labels=labels
         )
+        desired = GaugeMetricFamily(
+            "modelmart_desired_instances",
+            "Instances the deployment is scaling to (autoscaling's choice, or its fixed count)",
+            labels=labels,
+        )
         sequences = {
             "running": GaugeMetricFamily(
                 "modelmart_running_sequences", "Generations decoding", labels=["deployment"]
@@ -212,13 +217,14 @@ class _EndpointCollector(Collector):
             rejected.add_metric([name], status.rejected)
             dropped.add_metric([name], status.dropped)
             ready.add_metric([name], status.ready_instances)
+            desired.add_metric([name], endpoint.spec.instances)
             if endpoint.generative:
                 stats = endpoint.generation_stats()
                 sequences["running"].add_metric([name], stats.running)
                 sequences["waiting"].add_metric([name], stats.waiting)
                 sequences["kv"].add_metric([name], stats.kv_tokens)
                 sequences["capacity"].add_metric([name], stats.kv_capacity)
-        yield from (depth, limit, rejected, dropped, ready)
+        yield from (depth, limit, rejected, dropped, ready, desired)
         yield from sequences.values()
 
 

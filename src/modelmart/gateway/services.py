@@ -17,6 +17,7 @@ from modelmart.billing.service import Billing
 from modelmart.catalog.cards import Catalogue
 from modelmart.catalog.install import install_catalogue
 from modelmart.config import Settings
+from modelmart.deploy.autoscaler import AutoscalerSettings
 from modelmart.deploy.manager import DeploymentManager, ServingDefaults
 from modelmart.gateway.bootstrap import bootstrap_operator
 from modelmart.gateway.observability import Metrics
@@ -80,6 +81,12 @@ async def build_services(
             ),
             router,
             ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),
+            AutoscalerSettings(
+                settings.autoscale_interval_s,
+                settings.autoscale_downscale_delay_s,
+                settings.scale_to_zero_after_s,
+            ),
+            sync_interval_s=settings.deployment_sync_interval_s,
         )
         stack.push_async_callback(manager.close)
         # Registers what is missing of the catalogue (manifests only, no weights loaded).

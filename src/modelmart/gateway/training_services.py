@@ -28,6 +28,15 @@ class TrainingServices:
     jobs: JobService
 
 
+def default_executor(settings: Settings) -> JobExecutor:
+    """Worker processes on this machine, or Ray tasks on the cluster with the Ray placement."""
+    if settings.placement == "ray":
+        from modelmart.jobs.ray_executor import RayJobExecutor  # the cluster extra
+
+        return RayJobExecutor(settings.ray_address)
+    return ProcessExecutor(settings.training_workers)
+
+
 def start_training_services(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -49,7 +58,7 @@ def start_training_services(
         JobRecords(sessions),
         datasets,
         registry,
-        executor or ProcessExecutor(settings.training_workers),
+        executor or default_executor(settings),
         settings.data_dir / "jobs",
     )
     jobs.recover()

@@ -28,6 +28,14 @@ _BOTH_TARGETS: dict[str, Any] = {
 }
 """A body that sets both ``version`` and ``alias``, which the models below refuse."""
 
+DEFAULT_TARGET_ONGOING = 2.0
+"""Queued or running requests per instance that autoscaling aims for by default."""
+
+
+def _check_bounds(low: int | None, high: int | None) -> None:
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"min_instances ({low}) must not exceed max_instances ({high})")
+
 
 class _Tuning(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -37,6 +45,25 @@ class _Tuning(BaseModel):
     max_delay_ms: float = Field(default=5.0, ge=0, le=10_000)
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
     isolation: Isolation = Isolation.PROCESS
+    min_instances: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="autoscaling's floor; 0 scales to zero after the server's idle time",
+    )
+    max_instances: int | None = Field(default=None, ge=1, le=64, description="autoscaling's cap")
+    target_ongoing_requests: float | None = Field(
+        default=None,
+        gt=0,
+        le=4096,
+        description="queued or running requests per instance autoscaling aims for "
+        f"(default {DEFAULT_TARGET_ONGOING:g})",
+    )
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> _Tuning:
+        _check_bounds(self.min_instances, self.max_instances)
+        return self
 
 
 class DeploymentRequest(_Tuning):
@@ -74,11 +101,15 @@ class DeploymentUpdate(BaseModel):
     isolation: Isolation | None = None
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     alias: str | None = Field(default=None, min_length=1, max_length=64)
+    min_instances: int | None = Field(default=None, ge=0, le=64)
+    max_instances: int | None = Field(default=None, ge=1, le=64)
+    target_ongoing_requests: float | None = Field(default=None, gt=0, le=4096)
 
     @model_validator(mode="after")
     def _one_target(self) -> DeploymentUpdate:
         if self.version is not None and self.alias is not None:
             raise ValueError("give either version or alias, not both")
+        _check_bounds(self.min_instances, self.max_instances)
         return self
 
 
@@ -97,3 +128,9 @@ class DeploymentView(BaseModel):
     state: DeploymentState
     error: dict[str, object] | None
     queue_depth: int
+    # Autoscaling: on when both bounds are set; desired_instances is what this server's
+    # autoscaler asks for now (``instances`` when it is off), ready_instances what serves.
+    min_instances: int | None = None
+    max_instances: int | None = None
+    target_ongoing_requests: float = DEFAULT_TARGET_ONGOING
+    desired_instances: int = 0

@@ -22,6 +22,16 @@ class SplitSpec(BaseModel):
     k_folds: int | None = Field(default=None, ge=2, le=20)
 
 
+class TrainingResources(BaseModel):
+    """What one job asks of the machine it runs on. A cluster executor places the job on a
+    node with this much free; the embedded executor runs it on this machine as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_cpus: float = Field(default=1.0, gt=0, le=512)
+    memory_mb: int | None = Field(default=None, ge=1, le=4 * 1024 * 1024)
+
+
 class TrainingSpec(BaseModel):
     """What to train. Only ``task`` is required; the rest has defaults per dataset kind."""
 
@@ -36,6 +46,7 @@ class TrainingSpec(BaseModel):
     seed: int = Field(default=0, ge=0)
     max_epochs: int | None = Field(default=None, ge=1, le=10_000)
     early_stopping_patience: int | None = Field(default=5, ge=1)
+    resources: TrainingResources = Field(default_factory=TrainingResources)
 
 
 class JobState(StrEnum):

@@ -8,6 +8,10 @@ queue bounded by the ``queue_limit`` parameter (default 64), and are refused wit
 An instance that breaks for good (its restart after a crash failed) leaves service at once and
 is replaced in the background, with a bounded :class:`Backoff`; while no instance is up, the
 endpoint refuses requests instead of queueing them for nobody.
+
+An endpoint the autoscaler scaled to zero instances is different: it still takes requests,
+queues them (each waits at most the queue's deadline) and wakes the autoscaler, which starts
+an instance for them (a cold start).
 """
 
 from __future__ import annotations
@@ -186,14 +190,22 @@ class LocalEndpoint(Endpoint):
         self._leases = _SlotLeases()
         self._replacing: set[asyncio.Task[None]] = set()
         self._starting = 0
+        self._running_requests = 0  # requests in batches an instance is running
+        self._cold_starting = False  # starting the first instance after scaling to zero
+        self._wake: Callable[[], None] | None = None  # the autoscaler, for a cold start
         self._closing = asyncio.Event()  # an event, so a replacement's backoff ends early
         # Serialises every change of instances: an apply and a replacement must not both
         # count the same missing instance and start one each.
         self._apply_lock = asyncio.Lock()
 
     async def start(self) -> None:
+        # At least one instance: its signature is what requests are validated against.
+        self.spec = dataclasses.replace(self.spec, instances=max(1, self.spec.instances))
         workers = await self._start_workers(self.spec.target, self.spec.instances)
         self._activate(workers)
+
+    def on_cold_demand(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
 
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self._check_serving()
@@ -210,7 +222,7 @@ class LocalEndpoint(Endpoint):
                 "waiting; retry shortly, or scale it (instances, parallel, queue_limit)",
                 retry_after_s=1,
             )
-        slot = await self._leases.acquire()
+        slot = await self._lease_slot()
         worker = slot.worker
         worker.generating += 1
         try:
@@ -243,6 +255,20 @@ class LocalEndpoint(Endpoint):
                 first, last = False, now
                 yield event
 
+    async def _lease_slot(self) -> _Slot:
+        if self._active_workers():
+            return await self._leases.acquire()
+        # A cold start: wait for its instance no longer than a batch request would.
+        limit = self._batcher.admission.max_wait_s
+        try:
+            return await asyncio.wait_for(self._leases.acquire(), limit)
+        except TimeoutError:
+            raise Overloaded(
+                f"deployment {self.spec.name!r} was scaled to zero and its instance did not "
+                f"start within {limit:g} s; retry shortly",
+                retry_after_s=max(1, round(limit)),
+            ) from None
+
     def _queue_limit(self) -> int:
         parameters = self.spec.target.load.parameters
         return positive_int_parameter(parameters, "queue_limit") or DEFAULT_QUEUE_LIMIT
@@ -263,6 +289,9 @@ class LocalEndpoint(Endpoint):
             self._batcher.max_batch_size = spec.max_batch_size
             self._batcher.max_delay_s = spec.max_delay_ms / 1000
             if spec.target != old.target or spec.isolation != old.isolation:
+                # A new version loads at least once, even scaled to zero: to prove it loads
+                # and learn its signature (the autoscaler takes it down again when idle).
+                spec = dataclasses.replace(spec, instances=max(1, spec.instances))
                 replacements = await self._start_workers(spec.target, spec.instances, spec)
                 self.spec = spec
                 retiring = self._active_workers()
@@ -272,10 +301,27 @@ class LocalEndpoint(Endpoint):
             self.spec = spec
             active = self._active_workers()
             if spec.instances > len(active):
-                extra = await self._start_workers(spec.target, spec.instances - len(active))
+                cold = not active and old.instances == 0
+                self._cold_starting = cold
+                try:
+                    extra = await self._start_workers(spec.target, spec.instances - len(active))
+                except Exception as exc:
+                    if cold:  # tell the requests waiting for it why it failed
+                        self._fail_cold_start(old, exc)
+                    raise
+                finally:
+                    self._cold_starting = False
                 self._activate(extra)
             elif spec.instances < len(active):
                 await self._retire(active[spec.instances :])
+
+    def _fail_cold_start(self, old: EndpointSpec, error: Exception) -> None:
+        """Back to zero instances: the requests that waited fail with the load error, and the
+        next request tries another start."""
+        self.spec = old
+        failure = error if isinstance(error, ModelMartError) else InferenceError(repr(error))
+        self._batcher.fail_queued(failure)
+        self._leases.fail_waiters(failure)
 
     def status(self) -> EndpointStatus:
         return EndpointStatus(
@@ -286,10 +332,16 @@ class LocalEndpoint(Endpoint):
             queue_limit=self._batcher.admission.max_queued,
             rejected=self._batcher.counts.rejected,
             dropped=self._batcher.counts.expired + self._batcher.counts.abandoned,
+            running=self._running_requests + self._leases.lent,
         )
 
     async def close(self) -> None:
         self._closing.set()
+        if not self._active_workers() and not self._starting:
+            # Scaled to zero: nothing would ever take what is queued.
+            error = NotReady(f"deployment {self.spec.name!r} is shutting down")
+            self._batcher.fail_queued(error)
+            self._leases.fail_waiters(error)
         while (
             self._batcher.queue_depth
             or self._batcher.running
@@ -304,8 +356,13 @@ class LocalEndpoint(Endpoint):
     def _check_serving(self) -> None:
         if self._closing.is_set():
             raise NotReady(f"deployment {self.spec.name!r} is shutting down")
-        if not self._active_workers():
-            raise self._no_instance_up()
+        if self._active_workers() or self._cold_starting:
+            return
+        if self.spec.instances == 0:  # scaled to zero: queue it and ask for a cold start
+            if self._wake is not None:
+                self._wake()
+            return
+        raise self._no_instance_up()
 
     def _no_instance_up(self) -> NotReady:
         if self._replacing:
@@ -432,6 +489,7 @@ class LocalEndpoint(Endpoint):
 
     async def _run(self, worker: _Worker, gathered: GatheredBatch) -> None:
         started = time.perf_counter()
+        self._running_requests += len(gathered.requests)
         try:
             outputs = await worker.instance.predict(gathered.merged_inputs(), self.spec.timeout_s)
         except ModelMartError as exc:
@@ -441,6 +499,8 @@ class LocalEndpoint(Endpoint):
         else:
             gathered.deliver(outputs, worker.version)
             self._batcher.observe(gathered.size, time.perf_counter() - started)
+        finally:
+            self._running_requests -= len(gathered.requests)
         if self._observer is not None:
             self._observer(self.spec.name, gathered.size, time.perf_counter() - started)
 

@@ -60,6 +60,7 @@ class EndpointStatus:
     queue_limit: int = 0  # requests the batch queue holds before refusing; 0: unbounded
     rejected: int = 0  # refused because the queue was full (since start)
     dropped: int = 0  # dropped while queued: waited too long or the client left (since start)
+    running: int = 0  # requests an instance is running now (for autoscaling's load)
 
 
 BatchObserver = Callable[[str, int, float], None]
@@ -95,6 +96,12 @@ class Endpoint(ABC):
     def generation_stats(self) -> EngineStats:
         """Sequences running and waiting and KV-cache use of a generative endpoint."""
         return EngineStats()
+
+    def on_cold_demand(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` when a request arrives while the endpoint has scaled to zero, so the
+        autoscaler starts an instance at once. By default never: the autoscaler then sees the
+        queued request at its next tick."""
+        del wake  # an endpoint that cannot scale to zero never calls it
 
     @abstractmethod
     async def close(self) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.errors import InvalidRequest
+from modelmart.errors import AlreadyExists, InvalidRequest
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import QUALIFIED_NAME_LENGTH, DeploymentRow, utc_now
 
@@ -39,6 +39,19 @@ class DeploymentRecord:
     owner: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Autoscaling: both bounds or neither (a fixed ``instances``); ``instances`` is then the
+    # count it starts with.
+    min_instances: int | None = None
+    max_instances: int | None = None
+    target_ongoing_requests: float = 2.0
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_instances is not None
+
+    def same_spec(self, other: DeploymentRecord) -> bool:
+        """Whether ``other`` serves the same way (timestamps aside)."""
+        return all(getattr(self, field) == getattr(other, field) for field in _SPEC_FIELDS)
 
     def __post_init__(self) -> None:
         if not 0 < len(self.name) <= QUALIFIED_NAME_LENGTH:
@@ -62,6 +75,25 @@ class DeploymentRecord:
                 f"max_delay_ms >= 0 (got {self.instances}, {self.max_batch_size}, "
                 f"{self.max_delay_ms})"
             )
+        self._check_autoscaling()
+
+    def _check_autoscaling(self) -> None:
+        low, high = self.min_instances, self.max_instances
+        if (low is None) != (high is None):
+            raise InvalidRequest(
+                f"deployment {self.name!r} sets min_instances={low!r} and max_instances="
+                f"{high!r}; set both for autoscaling or neither for a fixed count"
+            )
+        if (low is not None and high is not None and not 0 <= low <= high) or high == 0:
+            raise InvalidRequest(
+                f"deployment {self.name!r} needs 0 <= min_instances <= max_instances and "
+                f"max_instances >= 1 (got {low} and {high})"
+            )
+        if self.target_ongoing_requests <= 0:
+            raise InvalidRequest(
+                f"deployment {self.name!r} needs target_ongoing_requests > 0 "
+                f"(got {self.target_ongoing_requests})"
+            )
 
 
 _SPEC_FIELDS = (
@@ -74,6 +106,9 @@ _SPEC_FIELDS = (
     "timeout_s",
     "isolation",
     "owner",
+    "min_instances",
+    "max_instances",
+    "target_ongoing_requests",
 )
 
 
@@ -92,6 +127,9 @@ def _record_of(row: DeploymentRow) -> DeploymentRecord:
         owner=row.owner,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        min_instances=row.min_instances,
+        max_instances=row.max_instances,
+        target_ongoing_requests=row.target_ongoing_requests,
     )
 
 
@@ -124,6 +162,23 @@ class DeploymentRepository:
             session.flush()
             return replace(record, created_at=row.created_at, updated_at=now)
 
+    def create(self, record: DeploymentRecord) -> DeploymentRecord:
+        """Insert ``record``; :class:`AlreadyExists` when a deployment of its name is saved
+        (made by this server or another one sharing the database)."""
+        now = utc_now()
+        try:
+            with self._sessions.begin() as session:
+                lock_for_write(session)
+                if session.get(DeploymentRow, record.name) is not None:
+                    raise _taken(record.name)
+                row = DeploymentRow(name=record.name, created_at=now, updated_at=now)
+                for field in _SPEC_FIELDS:
+                    setattr(row, field, getattr(record, field))
+                session.add(row)
+        except IntegrityError as exc:  # another server inserted it between the two statements
+            raise _taken(record.name) from exc
+        return replace(record, created_at=now, updated_at=now)
+
     def get(self, name: str) -> DeploymentRecord | None:
         with self._sessions() as session:
             row = session.get(DeploymentRow, name)
@@ -144,3 +199,12 @@ class DeploymentRepository:
                 return False
             session.delete(row)
             return True
+
+
+def _taken(name: str) -> AlreadyExists:
+    short = name.rsplit(":", 1)[-1]
+    return AlreadyExists(
+        f"deployment {short!r} already exists; change it with PATCH /v1/deployments/{short} "
+        "or pick another name",
+        details={"deployment": short},
+    )

@@ -149,6 +149,10 @@ class DeploymentRow(Base):
     owner: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # Autoscaling bounds (both set, or neither for a fixed count) and its target load.
+    min_instances: Mapped[int | None] = mapped_column(Integer)
+    max_instances: Mapped[int | None] = mapped_column(Integer)
+    target_ongoing_requests: Mapped[float] = mapped_column(Float, default=2.0)
 
 
 class DatasetVersionRow(Base):

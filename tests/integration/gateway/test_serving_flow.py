@@ -139,6 +139,9 @@ def test_metrics_report_requests_and_batches(http: httpx.Client, iris_deployed: 
     text = http.get("/metrics").text
     assert 'modelmart_batch_size_count{deployment="iris"} 3.0' in text
     assert 'modelmart_queue_depth{deployment="iris"} 0.0' in text
+    ready = next(line for line in text.splitlines() if line.startswith("modelmart_ready_inst"))
+    desired = ready.replace("ready", "desired")  # a fixed count: as many wanted as ready
+    assert desired in text
     assert 'route="/v1/models/{name}:predict"' in text
 
 

@@ -138,3 +138,27 @@ def test_predict_schema_errors_exit_1(cli, server: FakeServer):
 
     assert result.exit_code == 1
     assert "error [schema_mismatch]: expected 4 values" in result.stderr
+
+
+def test_autoscale_sets_the_bounds_and_the_table_shows_desired_of_ready(cli, server: FakeServer):
+    view = deployment_view(min_instances=0, max_instances=4, desired_instances=3,
+                           ready_instances=2, target_ongoing_requests=5.0)  # fmt: skip
+    server.on("PATCH", f"{DEPLOYMENTS}/iris", 200, view)
+
+    result = cli("autoscale", "iris", "--min", "0", "--max", "4", "--target", "5")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(server.last.content) == {
+        "min_instances": 0, "max_instances": 4, "target_ongoing_requests": 5.0,
+    }  # fmt: skip
+    assert "2/3 (0-4)" in result.stdout
+
+
+def test_deploy_passes_autoscaling_bounds(cli, server: FakeServer):
+    server.on("POST", DEPLOYMENTS, 201, deployment_view(min_instances=1, max_instances=3))
+
+    result = cli("deploy", "iris", "--min-instances", "1", "--max-instances", "3")
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(server.last.content)
+    assert (body["min_instances"], body["max_instances"]) == (1, 3)

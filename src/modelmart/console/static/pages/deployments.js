@@ -80,7 +80,10 @@ export async function render(root) {
       ["Name", (d) => h("a", { href: `#/models/${d.model}` }, d.name)],
       ["Version", (d) => `v${d.served_version ?? d.version ?? "?"}${d.alias ? ` (${d.alias})` : ""}`],
       ["State", (d) => h("span", { class: `badge ${d.state}` }, d.state)],
-      ["Ready", (d) => `${d.ready_instances}/${d.instances}`],
+      // Autoscaled: ready of what the autoscaler wants now, within its bounds.
+      ["Ready", (d) => (d.max_instances == null
+        ? `${d.ready_instances}/${d.instances}`
+        : `${d.ready_instances}/${d.desired_instances} (autoscaled ${d.min_instances}–${d.max_instances})`)],
       ["Batching", (d) => `≤${d.max_batch_size} rows, ${d.max_delay_ms} ms`],
       ["Queue", (d) => d.queue_depth],
       ["Isolation", (d) => d.isolation],

@@ -1,0 +1,164 @@
+"""Training on a Ray cluster: a head and one worker node on loopback, started by this module.
+
+The job asks for a custom resource only the worker node has, so it must run there; the dataset
+reaches it through Ray's object store and its artifact comes back as an archive, to be
+registered here like a job trained locally.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelmart.config import Settings
+from modelmart.errors import ModelNotFound
+from modelmart.gateway.training_services import TrainingServices, start_training_services
+from modelmart.jobs.ray_executor import RayJobExecutor
+from modelmart.registry.inspection import IsolatedInspector
+from modelmart.registry.service import Registry
+from modelmart.schemas.datasets import DatasetMetadata
+from modelmart.schemas.jobs import JobInfo, JobState, SubmitJob, TrainingSpec
+from modelmart.store.artifacts import LocalArtifactStore
+from modelmart.store.db import create_engine_for, migrate, session_factory
+from modelmart.tenancy import Principal
+from tests.integration.jobs.data import blobs_csv
+
+ray = pytest.importorskip("ray")
+from ray._private import ray_constants  # noqa: E402  (only once Ray is known to be installed)
+from ray.cluster_utils import Cluster  # noqa: E402
+
+pytestmark = pytest.mark.cluster
+
+MIB = 1024 * 1024
+USER = Principal.single_user()
+LOOPBACK_ONLY = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+NODE_ARGS = {"node_ip_address": "127.0.0.1", "object_store_memory": 100 * MIB}
+
+
+@pytest.fixture(scope="module")
+def worker_node() -> Iterator[str]:
+    """A head node and one worker node that alone has the ``trainer`` resource; its id."""
+    with pytest.MonkeyPatch.context() as patch:
+        # Loopback only: without this, Ray swaps 127.0.0.1 for the machine's outward address
+        # when it connects (here and in the node processes, which read the variable).
+        patch.setenv(LOOPBACK_ONLY, "0")
+        patch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={**NODE_ARGS, "num_cpus": 1, "include_dashboard": False},
+            shutdown_at_exit=False,
+        )
+        try:
+            worker = cluster.add_node(**NODE_ARGS, num_cpus=1, resources={"trainer": 1})
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, namespace="modelmart", logging_level="WARNING")
+            yield str(worker.node_id)
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+
+
+@dataclass
+class Trainer:
+    services: TrainingServices
+    executor: RayJobExecutor
+    registry: Registry
+
+
+@pytest.fixture
+def trainer(worker_node: str, tmp_path: Path) -> Iterator[Trainer]:
+    settings = Settings(data_dir=tmp_path / "data", json_logs=False)
+    settings.data_dir.mkdir()
+    engine = create_engine_for(settings.resolved_database_url)
+    migrate(engine)
+    sessions: sessionmaker[Session] = session_factory(engine)
+    registry = Registry(
+        sessions,
+        LocalArtifactStore(settings.artifacts_dir),
+        settings.cache_dir,
+        settings.max_unpacked_bytes,
+        IsolatedInspector(settings.instance_start_timeout_s),
+    )
+    executor = RayJobExecutor(resources={"trainer": 1}, cancel_grace_s=20)
+    services = start_training_services(settings, sessions, registry, executor)
+    try:
+        yield Trainer(services, executor, registry)
+    finally:
+        services.jobs.close()
+        engine.dispose()
+
+
+def wait_for(check: object, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def submit(trainer: Trainer, path: Path, model: str, spec: dict[str, object]) -> JobInfo:
+    datasets = trainer.services.datasets
+    datasets.register(USER, "blobs", path, path.name, DatasetMetadata(description="blobs"))
+    request = SubmitJob(dataset="blobs", model=model, spec=TrainingSpec.model_validate(spec))
+    return trainer.services.jobs.submit(USER, request)
+
+
+def test_a_job_trains_on_the_worker_node_and_its_artifact_is_registered(
+    trainer: Trainer, worker_node: str, tmp_path: Path
+) -> None:
+    job = submit(trainer, blobs_csv(tmp_path / "blobs.csv"), "blobs-on-ray",
+                 {"task": "classification", "family": "logistic"})  # fmt: skip
+    jobs = trainer.services.jobs
+    seen_node: list[str | None] = []
+
+    def finished() -> bool:
+        seen_node.append(trainer.executor.node_of(job.id))
+        return jobs.get(job.id).state.finished
+
+    wait_for(finished)
+    done = jobs.get(job.id)
+    assert done.state is JobState.SUCCEEDED, done.failure_reason
+    assert worker_node in seen_node  # it ran on the worker, the only node with "trainer"
+    assert jobs.events(job.id), "no progress reached the server"
+    version = trainer.registry.get_version("blobs-on-ray", done.model_version or 0)
+    assert version.lineage["job_id"] == job.id
+    assert version.metrics["accuracy"] > 0.9
+    assert "epoch" in jobs.logs(USER, job.id)  # the node's log lines came back
+
+
+def test_a_running_job_is_cancelled_and_registers_nothing(trainer: Trainer, tmp_path: Path) -> None:
+    path = blobs_csv(tmp_path / "many-blobs.csv", rows=3000)
+    job = submit(trainer, path, "cancelled-on-ray",
+                 {"task": "classification", "family": "mlp", "max_epochs": 2000,
+                  "early_stopping_patience": 2000})  # fmt: skip
+    jobs = trainer.services.jobs
+    wait_for(lambda: bool(jobs.events(job.id)))  # running: progress arrived
+    assert jobs.get(job.id).state is JobState.RUNNING
+    started = time.monotonic()
+    jobs.cancel(USER, job.id)
+    wait_for(lambda: jobs.get(job.id).state.finished, timeout_s=60)
+    assert jobs.get(job.id).state is JobState.CANCELLED
+    assert time.monotonic() - started < 15  # the loop saw the flag; no kill was needed
+    with pytest.raises(ModelNotFound):
+        trainer.registry.get_model("cancelled-on-ray")
+
+
+def test_a_job_cancelled_while_waiting_for_resources_never_starts(
+    trainer: Trainer, tmp_path: Path
+) -> None:
+    path = blobs_csv(tmp_path / "blobs.csv")
+    spec = {"task": "classification", "family": "logistic", "resources": {"num_cpus": 64}}
+    job = submit(trainer, path, "never-placed", spec)
+    time.sleep(1)
+    assert jobs_state(trainer, job) is JobState.QUEUED  # no node has 64 CPUs
+    trainer.services.jobs.cancel(USER, job.id)
+    wait_for(lambda: jobs_state(trainer, job).finished, timeout_s=60)
+    assert jobs_state(trainer, job) is JobState.CANCELLED
+
+
+def jobs_state(trainer: Trainer, job: JobInfo) -> JobState:
+    return trainer.services.jobs.get(job.id).state
