@@ -101,6 +101,15 @@ class EngineLoop:
     def predict(self, rid: str, batch: Batch) -> None:
         self._post(lambda: self._predict(rid, batch))
 
+    def handle(self, kind: str, rid: str, payload: Any) -> None:
+        """A message of the serving side: ``generate``, ``cancel`` or ``predict``."""
+        if kind == "generate":
+            self.submit(rid, payload)
+        elif kind == "cancel":
+            self.cancel(rid)
+        elif kind == "predict":
+            self.predict(rid, payload)
+
     def stop(self) -> None:
         """Cancel everything and end the thread."""
         with self._wake:

@@ -65,21 +65,12 @@ def serve(conn: Connection, runtime: Runtime) -> None:
                 break
             rid, body = payload
             if loop is not None:
-                _to_engine(loop, kind, rid, body)
+                loop.handle(kind, rid, body)
             else:
                 _answer_here(send, runtime, kind, rid, body)
     finally:
         if loop is not None:
             loop.stop()
-
-
-def _to_engine(loop: EngineLoop, kind: str, rid: str, body: Any) -> None:
-    if kind == "generate":
-        loop.submit(rid, body)
-    elif kind == "cancel":
-        loop.cancel(rid)
-    elif kind == "predict":
-        loop.predict(rid, body)
 
 
 def _answer_here(send: _Sender, runtime: Runtime, kind: str, rid: str, body: Any) -> None:
