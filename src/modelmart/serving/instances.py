@@ -25,9 +25,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelmart.arrays import Batch
+from modelmart.energy.meters import EnergySetup, Meter, NoMeter
 from modelmart.errors import (
     InferenceTimeout,
     InvalidRequest,
@@ -47,11 +48,25 @@ from modelmart.serving.streaming import EngineLoop
 from modelmart.serving.worker import run_batch, worker_main
 from modelmart.types import RuntimeName, Signature
 
-__all__ = ["Instance", "ProcessInstance", "RuntimeFactory", "ThreadInstance", "raise_error_payload"]
+__all__ = [
+    "Instance",
+    "Measured",
+    "ProcessInstance",
+    "RuntimeFactory",
+    "ThreadInstance",
+    "raise_error_payload",
+]
 
 RuntimeFactory = Callable[[RuntimeName], Runtime]
 
 logger = logging.getLogger("modelmart.serving")
+
+
+class Measured(NamedTuple):
+    """A batch's outputs and the microjoules the model used computing them."""
+
+    outputs: Batch
+    energy_uj: int
 
 
 def not_generative() -> InvalidRequest:
@@ -67,7 +82,8 @@ class Instance(ABC):
     can generate text; such an instance takes up to ``parallel`` generations at once (more
     wait in its engine). ``broken`` turns true, for good, once the instance could not come
     back after a crash or a timeout: every later call fails, so it must receive none and be
-    replaced. ``stats`` is what its engine last reported."""
+    replaced. ``stats`` is what its engine last reported. ``energy`` says how its worker
+    measures the energy of each batch (see :mod:`modelmart.energy.meters`)."""
 
     generative: bool = False
     broken: bool = False
@@ -78,9 +94,11 @@ class Instance(ABC):
         runtime_name: RuntimeName,
         request: LoadRequest,
         runtime_factory: RuntimeFactory = create_runtime,
+        energy: EnergySetup | None = None,
     ) -> None:
         self.runtime_name = runtime_name
         self.request = request
+        self.energy = energy or EnergySetup()
         # Must be a module-level function: a worker process receives it by reference.
         self.runtime_factory = runtime_factory
         # One thread for loading, unloading and the batches predicted in this process.
@@ -101,7 +119,7 @@ class Instance(ABC):
         """Whether batches run on this instance's own thread rather than through ``_send``."""
         return False
 
-    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch:
+    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Measured:
         """One batch of a model whose batches run here (see :meth:`_predicts_here`)."""
         raise NotImplementedError(f"{type(self).__name__} sends every batch to its engine")
 
@@ -115,14 +133,18 @@ class Instance(ABC):
         return await loop.run_in_executor(self._executor, self._start_blocking, timeout_s)
 
     async def predict(self, batch: Batch, timeout_s: float) -> Batch:
+        return (await self.predict_measured(batch, timeout_s)).outputs
+
+    async def predict_measured(self, batch: Batch, timeout_s: float) -> Measured:
+        """One batch's outputs with the energy its model used."""
         if self._predicts_here():
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
                 self._executor, self._predict_blocking, batch, timeout_s
             )
         await self._wait_until_up()
-        outputs: Batch = await self._calls.predict(batch, timeout_s)
-        return outputs
+        outputs, energy_uj = await self._calls.predict(batch, timeout_s)
+        return Measured(outputs, energy_uj)
 
     async def generate(
         self, request: GenerationRequest, timeout_s: float
@@ -164,13 +186,17 @@ class ThreadInstance(Instance):
 
     _runtime: Runtime | None = None
     _loop: EngineLoop | None = None
+    _meter: Meter = NoMeter()
 
     def _start_blocking(self, timeout_s: float) -> Signature:
         runtime = self.runtime_factory(self.runtime_name)
         runtime.load(self.request)
         self._runtime = runtime
+        self._meter = self.energy.meter(time.thread_time)
         if isinstance(runtime, TextGenerator):
-            self._loop = EngineLoop(runtime, self._calls.deliver)
+            # The engine loop's own thread: its CPU time is this model's alone.
+            meter = self.energy.meter(time.thread_time)
+            self._loop = EngineLoop(runtime, self._calls.deliver, meter)
             self.parallel = self._loop.parallel
             self.generative = True
         return runtime.signature
@@ -178,14 +204,15 @@ class ThreadInstance(Instance):
     def _predicts_here(self) -> bool:
         return not self.generative
 
-    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch:
+    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Measured:
         if self._runtime is None:
             raise NotReady("this model instance is not loaded; wait until the deployment is ready")
-        kind, payload = run_batch(self._runtime, batch)
+        # This thread's CPU time: the server's other threads serve other requests meanwhile.
+        kind, payload = run_batch(self._runtime, batch, self._meter)
         if kind == "error":
             raise_error_payload(payload)
-        result: Batch = payload
-        return result
+        outputs, energy_uj = payload
+        return Measured(outputs, energy_uj)
 
     def _send(self, kind: str, rid: str, payload: Any) -> None:
         if self._loop is None:
@@ -220,8 +247,9 @@ class ProcessInstance(Instance):
         runtime_name: RuntimeName,
         request: LoadRequest,
         runtime_factory: RuntimeFactory = create_runtime,
+        energy: EnergySetup | None = None,
     ) -> None:
-        super().__init__(runtime_name, request, runtime_factory)
+        super().__init__(runtime_name, request, runtime_factory, energy)
         self._up = threading.Event()
         self._send_lock = threading.Lock()
         self._kill_reason: ModelMartError | None = None
@@ -232,7 +260,7 @@ class ProcessInstance(Instance):
         parent_conn, child_conn = context.Pipe()
         process = context.Process(
             target=worker_main,
-            args=(child_conn, self.runtime_factory, self.runtime_name, self.request),
+            args=(child_conn, self.runtime_factory, self.runtime_name, self.request, self.energy),
             name=f"modelmart-worker-{self.request.path.name[:12]}",
             daemon=True,
         )

@@ -500,7 +500,7 @@ class QueuedEndpoint(FakeEndpoint):
 
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self.watched.append(gone is not None)
-        outputs, version = await self.batcher.submit(inputs, gone)
+        outputs, version, _ = await self.batcher.submit(inputs, gone)
         return Prediction(outputs, self.spec.target.model, version)
 
 
