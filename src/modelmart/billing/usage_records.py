@@ -28,3 +28,4 @@ class UsageEntry(NamedTuple):
     idempotency_key: str | None = None
     response: StoredResponse | None = None
     request_hash: str | None = None  # with an idempotency key: the request it belongs to
+    energy_uj: int = 0  # the energy the request's share of its batches used, in microjoules

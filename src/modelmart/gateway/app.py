@@ -32,6 +32,7 @@ from modelmart.gateway.routes import (
     console,
     datasets,
     deployments,
+    energy,
     health,
     inference,
     jobs,
@@ -48,6 +49,7 @@ from modelmart.serving.placement import Placement
 
 ROUTE_MODULES = (
     health,
+    energy,
     registry,
     deployments,
     inference,

@@ -187,6 +187,11 @@ class _EndpointCollector(Collector):
         ready = GaugeMetricFamily(
             "modelmart_ready_instances", "Loaded instances serving", labels=labels
         )
+        energy = CounterMetricFamily(
+            "modelmart_energy_joules",
+            "Energy the deployment's models used (GET /v1/energy/method says how it is measured)",
+            labels=labels,
+        )
         sequences = {
             "running": GaugeMetricFamily(
                 "modelmart_running_sequences", "Generations decoding", labels=["deployment"]
@@ -212,13 +217,14 @@ class _EndpointCollector(Collector):
             rejected.add_metric([name], status.rejected)
             dropped.add_metric([name], status.dropped)
             ready.add_metric([name], status.ready_instances)
+            energy.add_metric([name], status.energy_uj / 1_000_000)
             if endpoint.generative:
                 stats = endpoint.generation_stats()
                 sequences["running"].add_metric([name], stats.running)
                 sequences["waiting"].add_metric([name], stats.waiting)
                 sequences["kv"].add_metric([name], stats.kv_tokens)
                 sequences["capacity"].add_metric([name], stats.kv_capacity)
-        yield from (depth, limit, rejected, dropped, ready)
+        yield from (depth, limit, rejected, dropped, ready, energy)
         yield from sequences.values()
 
 
