@@ -69,7 +69,8 @@ def test_a_pay_as_you_go_invoice_is_the_sum_of_its_ledger(
         assert used == {"requests": 7, "items": 21, "energy_joules": sum(joules)}
         invoice = client.get(f"/v1/orgs/payer/invoices/{_this_month()}").json()
         assert Decimal(invoice["energy_joules"]) == sum(joules)
-        assert invoice["energy"] == [{"model": "payer:payg-iris", "joules": str(sum(joules))}]
+        (listed,) = invoice["energy"]
+        assert (listed["model"], Decimal(listed["joules"])) == ("payer:payg-iris", sum(joules))
         assert invoice["status"] == "draft"
         expected = Decimal("0.0125") * 7 + Decimal("2.00") * 21 / 1000
         assert Decimal(invoice["total"]) == expected.quantize(Decimal("0.01"))
