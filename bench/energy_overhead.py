@@ -26,15 +26,20 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
 import workload
 from live_server import Server, running_server
+from starlette.requests import Request
+from starlette.responses import Response
 from wrk_load import Scenario, WrkRun, run_wrk
 
 from modelmart import Client
 from modelmart.energy.meters import EnergySetup, energy_setup
+from modelmart.gateway.energy import energy_headers, energy_usage
+from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.base import LoadRequest
 from modelmart.serving.instances import ThreadInstance
 from modelmart.types import ArtifactFormat, RuntimeName, Task
@@ -96,8 +101,8 @@ def render(runs: dict[tuple[str, int], list[WrkRun]], duration_s: float, method:
         "runs, median of the interleaved repetitions.",
         "",
         "| Load | off: req/s | on: req/s | throughput cost | met (≤ 3 %) | off: p50 ms | "
-        "on: p50 ms | non-2xx (on) |",
-        "|---|---:|---:|---:|---|---:|---:|---:|",
+        "on: p50 ms | non-2xx (on) | runs off / on (req/s) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for connections in CONNECTIONS:
         off_rps = median("off", connections, "requests_per_s")
@@ -108,7 +113,8 @@ def render(runs: dict[tuple[str, int], list[WrkRun]], duration_s: float, method:
             f"| {connections} connection{'s' if connections > 1 else ''} | {off_rps:,.0f} | "
             f"{on_rps:,.0f} | {cost:.1%} | {'**met**' if cost <= TARGET else 'not met'} | "
             f"{median('off', connections, 'p50_ms'):.2f} | "
-            f"{median('on', connections, 'p50_ms'):.2f} | {errors} |"
+            f"{median('on', connections, 'p50_ms'):.2f} | {errors} | "
+            f"{_runs(runs[('off', connections)])} / {_runs(runs[('on', connections)])} |"
         )
     lines += [
         "",
@@ -118,12 +124,53 @@ def render(runs: dict[tuple[str, int], list[WrkRun]], duration_s: float, method:
     return "\n".join(lines)
 
 
+def _runs(runs: list[WrkRun]) -> str:
+    return ", ".join(f"{run.requests_per_s:,.0f}" for run in runs)
+
+
 async def cpu_us_per_batch(instance: ThreadInstance, rows: np.ndarray, count: int) -> float:
     """CPU time (this process's, every thread) per batch of ``count`` batches in a row."""
     started = time.process_time()
     for _ in range(count):
         await instance.predict_measured({"input": rows}, 30)
     return (time.process_time() - started) / count * 1e6
+
+
+def gateway_us_per_request(setup: EnergySetup, count: int) -> float:
+    """CPU time per request of what an inference route adds for energy: the usage fields,
+    their reading back for the ledger and the response headers."""
+    app = SimpleNamespace(state=SimpleNamespace(services=SimpleNamespace(energy=setup)))
+    request = Request({"type": "http", "app": app, "state": {}, "headers": []})
+    response = Response(b"{}", media_type="application/json")
+    started = time.process_time()
+    for index in range(count):
+        usage = {"items": 1, **energy_usage(request, 1_000 + index)}
+        report_usage(request, workload.IRIS, 1, usage)
+        response.headers.update(energy_headers(request, 1_000 + index))
+    return (time.process_time() - started) / count * 1e6
+
+
+def gateway_lines(rounds: int) -> list[str]:
+    """The gateway's share, against a request that reports usage without energy."""
+    on = energy_setup(enabled=True, watts_per_core=10)
+    app = SimpleNamespace(state=SimpleNamespace(services=SimpleNamespace(energy=on)))
+    request = Request({"type": "http", "app": app, "state": {}, "headers": []})
+
+    def without(count: int) -> float:
+        started = time.process_time()
+        for _ in range(count):
+            report_usage(request, workload.IRIS, 1, {"items": 1})
+        return (time.process_time() - started) / count * 1e6
+
+    baseline = statistics.median(without(200) for _ in range(rounds))
+    with_energy = statistics.median(gateway_us_per_request(on, 200) for _ in range(rounds))
+    return [
+        "",
+        "| Gateway, per request | usage without energy: CPU µs | with energy: CPU µs | energy µs |",
+        "|---|---:|---:|---:|",
+        f"| fields, ledger reading, headers | {baseline:.1f} | {with_energy:.1f} | "
+        f"{with_energy - baseline:+.1f} |",
+    ]
 
 
 async def measure_in_process(rounds: int) -> str:
@@ -162,7 +209,7 @@ async def measure_in_process(rounds: int) -> str:
         finally:
             for instance in instances.values():
                 await instance.stop()
-    return "\n".join(lines)
+    return "\n".join(lines + gateway_lines(rounds))
 
 
 def main(argv: list[str] | None = None) -> int:

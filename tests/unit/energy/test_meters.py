@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from modelmart.energy.meters import CpuTimeMeter, EnergySetup, joules
 from modelmart.energy.split import split_microjoules
+from modelmart.gateway.energy import microjoules_of
 
 
 class FakeClock:
@@ -64,3 +65,9 @@ def test_grams_of_co2e_only_with_a_grid_intensity() -> None:
 def test_joules_are_exact_decimals_of_microjoules() -> None:
     assert str(joules(1_234_567)) == "1.234567"
     assert str(joules(7)) == "7e-06"
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+def test_joules_in_a_response_read_back_to_the_same_microjoules(microjoules: int) -> None:
+    assert microjoules_of(joules(microjoules)) == microjoules
+    assert microjoules_of(str(joules(microjoules))) == microjoules
