@@ -12,9 +12,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from modelmart.billing.usage_records import ENERGY_UNIT
 from modelmart.energy.meters import MICROJOULES_PER_JOULE, EnergySetup, joules
 
-ENERGY_JOULES = "energy_joules"
+ENERGY_JOULES = ENERGY_UNIT  # the same name in a response's usage as in the ledger's reports
 ENERGY_METHOD = "energy_method"
 CO2E_GRAMS = "co2e_grams"
 REPORTED_ONLY = frozenset({ENERGY_METHOD, CO2E_GRAMS})

@@ -186,6 +186,7 @@ class EngineLoop:
             self._deliver_part(rid, item)
             return
         if rid not in self._active:
+            self._energy.pop(rid, None)
             return  # cancelled meanwhile
         if isinstance(item, Exception):
             self._forget(rid)
