@@ -143,6 +143,22 @@ class Settings(BaseSettings):
     )
     placement: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    energy_accounting: bool = Field(
+        default=True,
+        description="Measure the energy of every batch (RAPL where readable, else CPU time x "
+        "cpu_watts_per_core) and report energy_joules in every inference usage. Off: every "
+        "request reports 0 J (for measuring what the accounting costs).",
+    )
+    grid_intensity_g_per_kwh: float | None = Field(
+        default=None,
+        ge=0,
+        description="Grams of CO2-equivalent per kWh of the grid this server draws from; set, "
+        "every inference usage also reports co2e_grams. Unset: not reported.",
+    )
+    powercap_dir: Path = Field(
+        default=Path("/sys/class/powercap"),
+        description="Where Linux exposes the RAPL energy counters (intel-rapl:N/energy_uj).",
+    )
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

@@ -5,6 +5,9 @@ across models, in model-name order, so the same ledger always gives the same inv
 rest is charged at the price book's rate, rounded per line. A subscription adds its fee; the
 data-sharing plan charges nothing. Quantities are written as exact decimals (``706245``,
 ``0.5``), amounts to the cent.
+
+Energy is not charged: the joules the period's requests used are listed beside the lines,
+per model (``energy``) and in all (``energy_joules``), exact as the ledger keeps them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from modelmart.billing.money import ZERO, quantity_text, round_money
 from modelmart.billing.plans import Plan, PlanKind
 from modelmart.billing.prices import PriceBook
+from modelmart.billing.usage_records import ENERGY_UNIT
 from modelmart.errors import ValidationFailed
 
 MONTH = re.compile(r"[1-9][0-9]{3}-(0[1-9]|1[0-2])")
@@ -78,7 +82,10 @@ def build_invoice(
     lines: list[dict[str, Any]] = []
     if plan.monthly_fee:
         lines.append(_fee_line(plan))
+    energy = {model: amount for (model, unit), amount in used.items() if unit == ENERGY_UNIT}
     for (model, unit), amount in sorted(used.items()):
+        if unit == ENERGY_UNIT:
+            continue
         free = min(amount, allowance.get(unit, ZERO))
         allowance[unit] = allowance.get(unit, ZERO) - free
         billable = amount - free
@@ -110,6 +117,11 @@ def build_invoice(
         "lines": lines,
         "subtotal": str(subtotal),
         "total": str(subtotal),
+        "energy_joules": quantity_text(sum(energy.values(), ZERO)),
+        "energy": [
+            {"model": model, "joules": quantity_text(joules)}
+            for model, joules in sorted(energy.items())
+        ],
     }
 
 
@@ -147,6 +159,8 @@ def invoice_csv(invoice: dict[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     for line in invoice["lines"]:
         writer.writerow(["" if line[c] is None else line[c] for c in CSV_COLUMNS])
+    if "energy_joules" in invoice:  # invoices finalised before energy was kept have none
+        writer.writerow(["energy", "", ENERGY_UNIT, invoice["energy_joules"], "", "", "", "", "0"])
     writer.writerow(["total", "", "", "", "", "", "", "", invoice["total"]])
     return out.getvalue()
 
@@ -173,5 +187,12 @@ def invoice_html(invoice: dict[str, Any]) -> str:
         f"status: {e(invoice.get('status', 'draft'))}</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
         f"<p><strong>Total: {e(invoice['total'])} {e(invoice['currency'])}</strong></p>"
-        "</body></html>"
+        f"{_energy_html(invoice)}</body></html>"
     )
+
+
+def _energy_html(invoice: dict[str, Any]) -> str:
+    if "energy_joules" not in invoice:
+        return ""
+    joules = html.escape(str(invoice["energy_joules"]))
+    return f"<p>Energy used: {joules} J (not charged)</p>"

@@ -17,8 +17,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.billing.money import from_micro_units, micro_units, quantity
+from modelmart.billing.money import from_micro_units
 from modelmart.billing.rollups import hour_of, key_column, key_of
+from modelmart.billing.usage_records import recorded_micros
 from modelmart.billing.usage_reports import GroupBy, Sums
 from modelmart.store.tables import UsageRollupRow, UsageRow
 
@@ -27,21 +28,21 @@ RollupKey = tuple[int, datetime, str, int | None, str]
 
 def totals(rows: Iterable[UsageRow]) -> dict[tuple[str, str], Decimal]:
     """Units used per (model, unit), as invoices list them."""
-    summed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    summed: dict[tuple[str, str], int] = defaultdict(int)
     for row in rows:
-        for unit, amount in row.units.items():
-            summed[(row.model, unit)] += quantity(amount)
-    return {group: amount for group, amount in summed.items() if amount}
+        for unit, micros in recorded_micros(row.units, row.energy_uj):
+            summed[(row.model, unit)] += micros
+    return {group: from_micro_units(micros) for group, micros in summed.items() if micros}
 
 
 def usage_from_records(rows: Iterable[UsageRow], group_by: GroupBy) -> Sums:
     """Units used per (group, unit), as :meth:`UsageReports.sums` reports them."""
-    summed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    summed: dict[tuple[str, str], int] = defaultdict(int)
     for row in rows:
         group = _group_of(row, group_by)
-        for unit, amount in row.units.items():
-            summed[(group, unit)] += quantity(amount)
-    return {group: amount for group, amount in summed.items() if amount}
+        for unit, micros in recorded_micros(row.units, row.energy_uj):
+            summed[(group, unit)] += micros
+    return {group: from_micro_units(micros) for group, micros in summed.items() if micros}
 
 
 def _group_of(row: UsageRow, group_by: GroupBy) -> str:
@@ -91,12 +92,17 @@ def _decimal(micros: int | None) -> Decimal | None:
 def _rollups_from_records(session: Session) -> dict[RollupKey, int]:
     micros: defaultdict[RollupKey, int] = defaultdict(int)
     query = select(
-        UsageRow.org_id, UsageRow.created_at, UsageRow.model, UsageRow.key_id, UsageRow.units
+        UsageRow.org_id,
+        UsageRow.created_at,
+        UsageRow.model,
+        UsageRow.key_id,
+        UsageRow.units,
+        UsageRow.energy_uj,
     ).execution_options(yield_per=5000)
-    for org_id, created_at, model, key_id, units in session.execute(query):
-        for unit, amount in units.items():
+    for org_id, created_at, model, key_id, units, energy_uj in session.execute(query):
+        for unit, amount in recorded_micros(units, energy_uj):
             key = (org_id, hour_of(created_at), model, key_of(key_column(key_id)), unit)
-            micros[key] += micro_units(amount)
+            micros[key] += amount
     return dict(micros)
 
 

@@ -51,6 +51,7 @@ _COLUMNS = (
     "response_type",
     "response_body",
     "request_hash",
+    "energy_uj",
 )
 _UNITS_CACHE_SIZE = 256
 MAX_CHUNK = 64
@@ -110,7 +111,9 @@ class RowsWriter(ABC):
         deltas.clear()
         hour = hour_of(now)
         for entry in entries:
-            deltas.add(entry.org_id, hour, entry.model, entry.key_id, entry.units)
+            deltas.add(
+                entry.org_id, hour, entry.model, entry.key_id, entry.units, 1, entry.energy_uj
+            )
         return deltas.rows()
 
 
@@ -327,4 +330,5 @@ def _values(entry: UsageEntry, units: Any, now: Any) -> tuple[Any, ...]:
         response.media_type if response else None,
         response.body if response else None,
         entry.request_hash,
+        entry.energy_uj,
     )

@@ -16,7 +16,8 @@ added, and removed when deleted, by the mapper events at the end of this module.
 never updated (``store.tables`` refuses it).
 
 Quantities are whole millionths of a unit (:func:`~modelmart.billing.money.micro_units`):
-integers, exact on SQLite as on PostgreSQL.
+integers, exact on SQLite as on PostgreSQL. A record's energy is added as the unit
+``energy_joules``, its microjoules as they are.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.dml import Insert
 
 from modelmart.billing.money import micro_units
+from modelmart.billing.usage_records import ENERGY_UNIT
 from modelmart.store.tables import NO_KEY, Base, UsageRollupRow, UsageRow
 
 ROLLUPS: Table = Base.metadata.tables[UsageRollupRow.__tablename__]
@@ -72,10 +74,13 @@ class RollupDeltas:
         key_id: int | None,
         units: Mapping[str, Any],
         sign: int = 1,
+        energy_uj: int = 0,
     ) -> None:
         key = key_column(key_id)
         for unit, micros in self._units_in_micros(units):
             self._deltas[(org_id, hour, model, key, unit)] += sign * micros
+        if energy_uj:  # joules' millionths are microjoules
+            self._deltas[(org_id, hour, model, key, ENERGY_UNIT)] += sign * energy_uj
 
     def _units_in_micros(self, units: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
         # A model's requests mostly report the same units: convert each distinct set once.
@@ -133,6 +138,7 @@ def _record_delta(target: UsageRow, sign: int) -> RollupDeltas:
         target.key_id,
         target.units if isinstance(target.units, Mapping) else {},
         sign,
+        target.energy_uj or 0,
     )
     return deltas
 

@@ -18,8 +18,9 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from modelmart.billing.money import from_micro_units, micro_units
+from modelmart.billing.money import from_micro_units
 from modelmart.billing.rollups import hour_of, key_of
+from modelmart.billing.usage_records import recorded_micros
 from modelmart.store.tables import UsageRollupRow, UsageRow
 
 GroupBy = Literal["day", "model", "key", "unit"]
@@ -78,10 +79,10 @@ class UsageReports:
                     micros[(group, unit)] += quantity
             label = _LABELS[group_by]
             for edge in partial_hours(start, end):
-                for created_at, key_id, model, units in _records(session, org_id, edge):
+                for created_at, key_id, model, units, energy in _records(session, org_id, edge):
                     group = label(created_at, key_id, model)
-                    for unit, amount in units.items():
-                        micros[(group, unit)] += micro_units(amount)
+                    for unit, amount in recorded_micros(units, energy):
+                        micros[(group, unit)] += amount
         return {group: from_micro_units(total) for group, total in micros.items() if total}
 
     def _rolled_up(
@@ -127,11 +128,11 @@ _ROLLUP_LABELS: dict[GroupBy, Callable[[Any], str]] = {
 
 def _records(
     session: Session, org_id: int | None, span: tuple[datetime, datetime]
-) -> Iterable[tuple[datetime, int | None, str, dict[str, Any]]]:
-    query = select(UsageRow.created_at, UsageRow.key_id, UsageRow.model, UsageRow.units).where(
-        UsageRow.created_at >= span[0], UsageRow.created_at < span[1]
-    )
+) -> Iterable[tuple[datetime, int | None, str, dict[str, Any], int]]:
+    query = select(
+        UsageRow.created_at, UsageRow.key_id, UsageRow.model, UsageRow.units, UsageRow.energy_uj
+    ).where(UsageRow.created_at >= span[0], UsageRow.created_at < span[1])
     if org_id is not None:
         query = query.where(UsageRow.org_id == org_id)
-    for created_at, key_id, model, units in session.execute(query):
-        yield created_at, key_id, model, units if isinstance(units, dict) else {}
+    for created_at, key_id, model, units, energy_uj in session.execute(query):
+        yield created_at, key_id, model, units if isinstance(units, dict) else {}, energy_uj or 0

@@ -32,6 +32,7 @@ from modelmart.gateway.routes import (
     console,
     datasets,
     deployments,
+    energy,
     explain,
     health,
     inference,
@@ -49,6 +50,7 @@ from modelmart.serving.placement import Placement
 
 ROUTE_MODULES = (
     health,
+    energy,
     registry,
     deployments,
     inference,

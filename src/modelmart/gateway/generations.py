@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from modelmart.errors import InvalidRequest
+from modelmart.gateway.energy import ENERGY_JOULES, energy_usage
 from modelmart.gateway.responses import dumps
 from modelmart.runtimes.generation import (
     GenerationDone,
@@ -171,10 +172,24 @@ def token_usage(dones: Sequence[GenerationDone]) -> dict[str, Any]:
     }
 
 
-def billed_units(usage: dict[str, Any]) -> dict[str, int]:
-    """What a request's usage is billed as."""
+def generation_usage(request: Request, dones: Sequence[GenerationDone]) -> dict[str, Any]:
+    """:func:`token_usage` and the energy the generations used (their share of every step:
+    :mod:`modelmart.serving.streaming`)."""
+    energy_uj = sum(done.energy_uj for done in dones)
+    return {**token_usage(dones), **energy_usage(request, energy_uj)}
+
+
+def billed_units(usage: dict[str, Any]) -> dict[str, Any]:
+    """What a request's usage is billed as (its energy goes to the ledger's own column)."""
     prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
-    return {"tokens": prompt + completion, "prompt_tokens": prompt, "completion_tokens": completion}
+    units = {
+        "tokens": prompt + completion,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+    }
+    if ENERGY_JOULES in usage:
+        units[ENERGY_JOULES] = usage[ENERGY_JOULES]
+    return units
 
 
 def chat_logprobs(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:

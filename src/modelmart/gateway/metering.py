@@ -54,6 +54,7 @@ from modelmart.billing.retention import MAX_RETAINED_BODY, RetainedInput
 from modelmart.billing.service import Billing
 from modelmart.errors import InvalidRequest, ModelMartError, NotReady
 from modelmart.gateway.auth import requires_inference
+from modelmart.gateway.energy import energy_headers
 from modelmart.gateway.openai_errors import (
     Handler,
     in_openai_shape,
@@ -174,6 +175,7 @@ class MeteredRoute(APIRoute):
                 return _replayed(replay.stored)
             except ModelMartError as error:
                 return render(error)
+            _name_energy(request, response)
             ticket = getattr(request.state, _TICKET, None)
             if not isinstance(ticket, _Ticket):  # accounts off: nothing to bill
                 return response
@@ -194,6 +196,14 @@ class MeteredOpenAIRoute(MeteredRoute):
 
     def render_error(self, error: ModelMartError) -> Response:
         return openai_error_response(error)
+
+
+def _name_energy(request: Request, response: Response) -> None:
+    """The energy a route reported, in headers too: what a body that is not JSON (audio,
+    subtitles) has no ``usage`` for. A stream reports its usage at its end, in its body."""
+    usage = reported_usage(request.scope)
+    if usage is not None:
+        response.headers.update(energy_headers(request, usage.energy_uj))
 
 
 def _replayed(stored: StoredResponse) -> Response:
@@ -295,6 +305,7 @@ class _Meter:
             idempotency_key=ticket.idempotency_key,
             response=self._stored(),
             request_hash=ticket.request_hash,
+            energy_uj=usage.energy_uj,
         )
         try:
             await self._billing.settle(ticket.principal, entry)

@@ -192,6 +192,11 @@ class _EndpointCollector(Collector):
             "Instances the deployment is scaling to (autoscaling's choice, or its fixed count)",
             labels=labels,
         )
+        energy = CounterMetricFamily(
+            "modelmart_energy_joules",
+            "Energy the deployment's models used (GET /v1/energy/method says how it is measured)",
+            labels=labels,
+        )
         sequences = {
             "running": GaugeMetricFamily(
                 "modelmart_running_sequences", "Generations decoding", labels=["deployment"]
@@ -218,13 +223,14 @@ class _EndpointCollector(Collector):
             dropped.add_metric([name], status.dropped)
             ready.add_metric([name], status.ready_instances)
             desired.add_metric([name], endpoint.spec.instances)
+            energy.add_metric([name], status.energy_uj / 1_000_000)
             if endpoint.generative:
                 stats = endpoint.generation_stats()
                 sequences["running"].add_metric([name], stats.running)
                 sequences["waiting"].add_metric([name], stats.waiting)
                 sequences["kv"].add_metric([name], stats.kv_tokens)
                 sequences["capacity"].add_metric([name], stats.kv_capacity)
-        yield from (depth, limit, rejected, dropped, ready, desired)
+        yield from (depth, limit, rejected, dropped, ready, desired, energy)
         yield from sequences.values()
 
 

@@ -4,9 +4,10 @@ settings and owns their shutdown; routes reach them through ``request.app.state.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -19,13 +20,14 @@ from modelmart.catalog.install import install_catalogue
 from modelmart.config import Settings
 from modelmart.deploy.autoscaler import AutoscalerSettings
 from modelmart.deploy.manager import DeploymentManager, ServingDefaults
+from modelmart.energy.meters import EnergySetup, energy_setup
 from modelmart.gateway.bootstrap import bootstrap_operator
 from modelmart.gateway.observability import Metrics
 from modelmart.gateway.training_services import TrainingServices, start_training_services
 from modelmart.registry.inspection import IsolatedInspector
 from modelmart.registry.service import Registry
 from modelmart.serving.batcher import Admission
-from modelmart.serving.local import LocalPlacement
+from modelmart.serving.local import LocalPlacement, new_instance
 from modelmart.serving.placement import Placement
 from modelmart.serving.router import Router
 from modelmart.store.artifacts import LocalArtifactStore
@@ -45,6 +47,7 @@ class Services:
     audit: AuditLog
     training: TrainingServices
     catalogue: Catalogue
+    energy: EnergySetup = field(default_factory=EnergySetup)
 
 
 @asynccontextmanager
@@ -70,6 +73,12 @@ async def build_services(
         )
         router = Router()
         metrics = Metrics(router.endpoints)
+        energy = energy_setup(
+            enabled=settings.energy_accounting,
+            watts_per_core=settings.cpu_watts_per_core,
+            grid_g_per_kwh=settings.grid_intensity_g_per_kwh,
+            powercap=settings.powercap_dir,
+        )
         manager = DeploymentManager(
             registry,
             DeploymentRepository(sessions),
@@ -78,6 +87,7 @@ async def build_services(
                 observer=metrics.observe_batch,
                 admission=Admission(settings.max_queued_requests, settings.max_queue_wait_s),
                 generation_observer=metrics,
+                instance_factory=functools.partial(new_instance, energy=energy),
             ),
             router,
             ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),
@@ -118,6 +128,7 @@ async def build_services(
             audit=AuditLog(sessions),
             training=training,
             catalogue=catalogue,
+            energy=energy,
         )
 
 

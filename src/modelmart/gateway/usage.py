@@ -7,6 +7,10 @@ that served it and the units consumed (``requests``, ``tokens``, ``images``,
 when the response goes out; a request that reports nothing (an error) is not billed. The
 units also appear in the response body, so a customer can check their bill against what they
 were told.
+
+A usage's ``energy_joules`` (:mod:`modelmart.gateway.energy`) is not a billed unit: it is
+kept apart, in whole microjoules, for the ledger's energy column; the fields that only
+describe it (method, grams of CO2e) are not recorded.
 """
 
 from __future__ import annotations
@@ -17,22 +21,32 @@ from typing import Any
 
 from starlette.requests import Request
 
+from modelmart.gateway.energy import ENERGY_JOULES, REPORTED_ONLY, microjoules_of
+
 _STATE_KEY = "modelmart.usage"
 
 
 @dataclass(frozen=True)
 class Usage:
-    """Units one request consumed on one model version."""
+    """Units one request consumed on one model version, and its energy in microjoules."""
 
     model: str
     version: int
     units: Mapping[str, float] = field(default_factory=dict)
+    energy_uj: int = 0
 
 
-def report_usage(request: Request, model: str, version: int, units: Mapping[str, float]) -> None:
+def report_usage(request: Request, model: str, version: int, units: Mapping[str, Any]) -> None:
     """Record what ``request`` used; ``requests: 1`` is always part of it."""
-    counted = {"requests": 1.0, **{unit: float(amount) for unit, amount in units.items()}}
-    _state(request.scope)[_STATE_KEY] = Usage(model=model, version=version, units=counted)
+    counted = {"requests": 1.0}
+    energy_uj = 0
+    for unit, amount in units.items():
+        if unit == ENERGY_JOULES:
+            energy_uj = microjoules_of(amount)
+        elif unit not in REPORTED_ONLY:
+            counted[unit] = float(amount)
+    usage = Usage(model=model, version=version, units=counted, energy_uj=energy_uj)
+    _state(request.scope)[_STATE_KEY] = usage
 
 
 def reported_usage(scope: MutableMapping[str, Any]) -> Usage | None:

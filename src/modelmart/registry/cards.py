@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from modelmart.energy.meters import cpu_time_description
 from modelmart.explain.picker import card_explanation
 from modelmart.schemas.catalog import Latency, ModelCard
 from modelmart.schemas.registry import (
@@ -212,10 +213,10 @@ def _held_out_split(report: Mapping[str, Any]) -> str:
 
 
 def _energy(latency: Latency | None, facts: CardFacts) -> CardEnergy | None:
-    """An estimate from measured CPU time: batched time per item x threads x watts per core.
-
-    No energy meter is read anywhere, so every figure is an estimate; None when no latency
-    was measured.
+    """An estimate from the evaluation's measured CPU time: batched time per item x threads
+    x watts per core, worded as the serving path's ``cpu-time-estimate`` method
+    (:func:`~modelmart.energy.meters.cpu_time_description`; what a request's usage reports
+    is measured per batch, by RAPL where readable). None when no latency was measured.
     """
     if latency is None:
         return None
@@ -225,7 +226,7 @@ def _energy(latency: Latency | None, facts: CardFacts) -> CardEnergy | None:
         joules_per_item=joules,
         estimated=True,
         method=(
-            f"estimated from CPU time x {watts:g} W per core: {latency.ms_per_item_batched:g} "
+            f"{cpu_time_description(watts)}: {latency.ms_per_item_batched:g} "
             f"ms per item in batches of {latency.batch_size} on {latency.threads} thread(s) "
             f"of {latency.cpu}"
         ),

@@ -121,13 +121,15 @@ class GenerationDone:
     """The last event of every generation that was not stopped by its caller.
 
     ``cached_tokens``: prompt tokens that were not evaluated again because the prefix cache
-    held them (OpenAI's ``usage.prompt_tokens_details.cached_tokens``).
+    held them (OpenAI's ``usage.prompt_tokens_details.cached_tokens``). ``energy_uj``: the
+    microjoules the generation used, filled in by the serving layer's engine loop.
     """
 
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason
     cached_tokens: int = 0
+    energy_uj: int = 0
 
 
 GenerationEvent = TextDelta | GenerationDone

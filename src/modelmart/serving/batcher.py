@@ -10,6 +10,9 @@ Admission control keeps the queue bounded (:class:`Admission`): a request that f
 :class:`~modelmart.errors.Overloaded` (503, ``Retry-After`` from the rate the queue drains at),
 and a queued request is dropped before it reaches the model when it waited longer than
 ``max_wait_s`` or its client went away. Neither reaches the model, so neither is billed.
+
+A batch's energy (measured by the instance that ran it) is split among its requests by their
+rows (:func:`~modelmart.energy.split.split_microjoules`).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from modelmart.arrays import Batch
+from modelmart.energy.split import split_microjoules
 from modelmart.errors import BadModelOutput, ClientDisconnected, Overloaded
 from modelmart.serving.sizing import BatchSizer
 
@@ -76,13 +81,22 @@ def _shape_key(batch: Batch) -> tuple[tuple[str, tuple[int, ...], str], ...]:
     return tuple((name, array.shape[1:], array.dtype.str) for name, array in sorted(batch.items()))
 
 
+class Served(NamedTuple):
+    """One request's rows of its batch's outputs, the model version that ran them and its
+    share of the batch's energy, in microjoules."""
+
+    outputs: Batch
+    version: int
+    energy_uj: int = 0
+
+
 @dataclass
 class PendingRequest:
     """One caller's inputs and the future its outputs are delivered to."""
 
     inputs: Batch
     size: int
-    future: asyncio.Future[tuple[Batch, int]]
+    future: asyncio.Future[Served]
     enqueued_at: float = field(default_factory=time.perf_counter)
     taken: bool = False  # in a batch: from here on it runs, whatever its client does
 
@@ -106,8 +120,9 @@ class GatheredBatch:
             for name in names
         }
 
-    def deliver(self, outputs: Batch, served_by: int) -> None:
-        """Split ``outputs`` back to the callers, or fail them all if the count is off."""
+    def deliver(self, outputs: Batch, served_by: int, energy_uj: int = 0) -> None:
+        """Split ``outputs`` and ``energy_uj`` back to the callers by their rows, or fail
+        them all if the count is off."""
         expected = self.size
         for name, array in outputs.items():
             if len(array) != expected:
@@ -119,12 +134,13 @@ class GatheredBatch:
                     )
                 )
                 return
+        shares = split_microjoules(energy_uj, [request.size for request in self.requests])
         start = 0
-        for request in self.requests:
+        for request, share in zip(self.requests, shares, strict=True):
             stop = start + request.size
             if not request.future.done():
                 rows = {name: array[start:stop] for name, array in outputs.items()}
-                request.future.set_result((rows, served_by))
+                request.future.set_result(Served(rows, served_by, share))
             start = stop
 
     def fail(self, error: BaseException) -> None:
@@ -177,14 +193,14 @@ class Batcher:
     def running(self) -> int:
         return self._running
 
-    async def submit(self, inputs: Batch, gone: ClientGone | None = None) -> tuple[Batch, int]:
-        """Queue ``inputs`` and wait for their outputs and the model version that ran
-        them. Raises :class:`Overloaded` when the queue is full or the request waited too
+    async def submit(self, inputs: Batch, gone: ClientGone | None = None) -> Served:
+        """Queue ``inputs`` and wait for their outputs, the model version that ran them and
+        their energy. Raises :class:`Overloaded` when the queue is full or the request waited too
         long, :class:`ClientDisconnected` when ``gone`` says its client left while queued."""
         if len(self._queue) >= self.admission.max_queued:
             self.counts.rejected += 1
             raise self._overloaded()
-        future: asyncio.Future[tuple[Batch, int]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Served] = asyncio.get_running_loop().create_future()
         request = PendingRequest(inputs, batch_size(inputs), future, self._clock())
         self._queue.append(request)
         self._arrived.set()
@@ -211,7 +227,7 @@ class Batcher:
         taken = sum(count for _, count in self._drained)
         return taken / max(now - self._drained[0][0], 1.0)
 
-    async def _outcome(self, request: PendingRequest, gone: ClientGone | None) -> tuple[Batch, int]:
+    async def _outcome(self, request: PendingRequest, gone: ClientGone | None) -> Served:
         """Wait for ``request``'s outputs; drop it while it is still queued if its deadline
         passes or its client leaves."""
         deadline = request.enqueued_at + self.admission.max_wait_s

@@ -7,17 +7,16 @@ runtime in the server process — faster to start, no isolation — and is what 
 with fake runtimes.
 
 A generative instance (its runtime is a
-:class:`~modelmart.runtimes.generation.TextGenerator`) runs many generations at once: each
-call gets a request id, its messages come back tagged with it (see
-:mod:`modelmart.serving.worker`), and the runtime's engine batches them. Other instances
-predict one batch at a time, in order.
+:class:`~modelmart.runtimes.generation.TextGenerator`) runs many generations at once: its
+calls are multiplexed over one channel to the runtime's engine
+(:mod:`modelmart.serving.multiplex`), which batches them. Other instances predict one batch at
+a time, in order (a process instance sends those through the same channel too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -26,17 +25,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelmart.arrays import Batch
+from modelmart.energy.meters import EnergySetup, Meter, NoMeter
 from modelmart.errors import (
     InferenceTimeout,
     InvalidRequest,
     ModelMartError,
     NotReady,
     WorkerCrashed,
-    error_class_for,
 )
 from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
 from modelmart.runtimes.generation import (
@@ -45,22 +43,30 @@ from modelmart.runtimes.generation import (
     GenerationRequest,
     TextGenerator,
 )
+from modelmart.serving.multiplex import Calls, raise_error_payload
 from modelmart.serving.streaming import EngineLoop
 from modelmart.serving.worker import run_batch, worker_main
 from modelmart.types import RuntimeName, Signature
 
-RuntimeFactory = Callable[[RuntimeName], Runtime]
+__all__ = [
+    "Instance",
+    "Measured",
+    "ProcessInstance",
+    "RuntimeFactory",
+    "ThreadInstance",
+    "raise_error_payload",
+]
 
-WATCH_S = 0.05
-"""How often a waiting call checks whether the model has gone silent for too long."""
+RuntimeFactory = Callable[[RuntimeName], Runtime]
 
 logger = logging.getLogger("modelmart.serving")
 
 
-def raise_error_payload(payload: dict[str, Any]) -> None:
-    """Re-raise an error body that crossed a process boundary as its own class."""
-    body = payload["error"]
-    raise error_class_for(body["code"])(body["message"], details=body.get("details"))
+class Measured(NamedTuple):
+    """A batch's outputs and the microjoules the model used computing them."""
+
+    outputs: Batch
+    energy_uj: int
 
 
 def not_generative() -> InvalidRequest:
@@ -71,63 +77,55 @@ def not_generative() -> InvalidRequest:
     )
 
 
-@dataclass(eq=False)
-class _Call:
-    """One call in flight: the queue its messages go to, in the caller's event loop.
-    ``failed`` kind carries an exception raised here (a crash, a timeout)."""
-
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[tuple[str, Any]]
-    what: str
-
-    def put(self, kind: str, payload: Any) -> None:
-        # RuntimeError: the event loop closed, nobody is listening any more.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, payload))
-
-
 class Instance(ABC):
     """One loaded copy of a model version. ``generative`` says whether the loaded runtime
     can generate text; such an instance takes up to ``parallel`` generations at once (more
     wait in its engine). ``broken`` turns true, for good, once the instance could not come
     back after a crash or a timeout: every later call fails, so it must receive none and be
-    replaced. ``stats`` is what its engine last reported."""
+    replaced. ``stats`` is what its engine last reported. ``energy`` says how its worker
+    measures the energy of each batch (see :mod:`modelmart.energy.meters`)."""
 
     generative: bool = False
     broken: bool = False
     parallel: int = 1
-    stats: EngineStats = EngineStats()
 
     def __init__(
         self,
         runtime_name: RuntimeName,
         request: LoadRequest,
         runtime_factory: RuntimeFactory = create_runtime,
+        energy: EnergySetup | None = None,
     ) -> None:
         self.runtime_name = runtime_name
         self.request = request
+        self.energy = energy or EnergySetup()
         # Must be a module-level function: a worker process receives it by reference.
         self.runtime_factory = runtime_factory
-        # One thread for loading, unloading and the batches of a non-generative model.
+        # One thread for loading, unloading and the batches predicted in this process.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="instance")
-        self._calls: dict[str, _Call] = {}
-        self._calls_lock = threading.Lock()
-        self._ids = itertools.count()
-        self._last_heard = time.monotonic()
+        self._calls = Calls(self._send, self._timed_out)
 
     @abstractmethod
     def _start_blocking(self, timeout_s: float) -> Signature: ...
 
     @abstractmethod
-    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch:
-        """One batch of a non-generative model."""
-
-    @abstractmethod
     def _send(self, kind: str, rid: str, payload: Any) -> None:
-        """Hand ``generate``, ``cancel`` or ``predict`` to the generative model's engine."""
+        """Hand ``generate``, ``cancel`` or ``predict`` to the model's engine."""
 
     @abstractmethod
     def _stop_blocking(self) -> None: ...
+
+    def _predicts_here(self) -> bool:
+        """Whether batches run on this instance's own thread rather than through ``_send``."""
+        return False
+
+    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Measured:
+        """One batch of a model whose batches run here (see :meth:`_predicts_here`)."""
+        raise NotImplementedError(f"{type(self).__name__} sends every batch to its engine")
+
+    @property
+    def stats(self) -> EngineStats:
+        return self._calls.stats
 
     async def start(self, timeout_s: float) -> Signature:
         """Load the model; raise the load error (InvalidArtifact, ...) if it fails."""
@@ -135,22 +133,18 @@ class Instance(ABC):
         return await loop.run_in_executor(self._executor, self._start_blocking, timeout_s)
 
     async def predict(self, batch: Batch, timeout_s: float) -> Batch:
-        if not self.generative:
+        return (await self.predict_measured(batch, timeout_s)).outputs
+
+    async def predict_measured(self, batch: Batch, timeout_s: float) -> Measured:
+        """One batch's outputs with the energy its model used."""
+        if self._predicts_here():
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
                 self._executor, self._predict_blocking, batch, timeout_s
             )
         await self._wait_until_up()
-        rid, call = self._open("running the batch")
-        try:
-            self._send("predict", rid, batch)
-            kind, payload = await self._next(call, timeout_s)
-        finally:
-            self._close(rid)
-        if kind != "ok":
-            _raise(kind, payload)
-        outputs: Batch = payload
-        return outputs
+        outputs, energy_uj = await self._calls.predict(batch, timeout_s)
+        return Measured(outputs, energy_uj)
 
     async def generate(
         self, request: GenerationRequest, timeout_s: float
@@ -163,24 +157,10 @@ class Instance(ABC):
         if not self.generative:
             raise not_generative()
         await self._wait_until_up()
-        rid, call = self._open("generating text")
-        finished = False
-        try:
-            self._send("generate", rid, request)
-            while True:
-                kind, payload = await self._next(call, timeout_s)
-                if kind == "event":
-                    yield payload
-                    continue
-                finished = True
-                if kind == "end":
-                    return
-                _raise(kind, payload)
-        finally:
-            self._close(rid)
-            if not finished:
-                # Only a message: this may run inside a cancelled task.
-                self._send_quietly("cancel", rid, None)
+        events = self._calls.generate(request, timeout_s)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -189,75 +169,16 @@ class Instance(ABC):
 
     @property
     def in_flight(self) -> int:
-        with self._calls_lock:
-            return len(self._calls)
+        return len(self._calls)
 
     async def _wait_until_up(self) -> None:
         """Nothing here; a process instance waits for a restart in progress."""
         if self.broken:
             raise NotReady("this model instance is out of service; retry in a moment")
 
-    def _open(self, what: str) -> tuple[str, _Call]:
-        rid = f"r{next(self._ids)}"
-        call = _Call(asyncio.get_running_loop(), asyncio.Queue(), what)
-        with self._calls_lock:
-            self._calls[rid] = call
-        return rid, call
-
-    def _close(self, rid: str) -> None:
-        with self._calls_lock:
-            self._calls.pop(rid, None)
-
-    def _take_calls(self) -> list[_Call]:
-        with self._calls_lock:
-            calls = list(self._calls.values())
-            self._calls.clear()
-        return calls
-
-    def _send_quietly(self, kind: str, rid: str, payload: Any) -> None:
-        # The worker may be gone: its restart forgets every request anyway.
-        with contextlib.suppress(OSError, ModelMartError):
-            self._send(kind, rid, payload)
-
-    def _deliver(self, kind: str, rid: str, payload: Any) -> None:
-        """Route one message of the engine to the call it belongs to (any thread)."""
-        self._last_heard = time.monotonic()
-        if kind == "stats":
-            self.stats = payload
-            return
-        with self._calls_lock:
-            call = self._calls.get(rid)
-        if call is not None:  # else the caller already left
-            call.put(kind, payload)
-
-    async def _next(self, call: _Call, timeout_s: float) -> tuple[str, Any]:
-        started = time.monotonic()
-        while True:
-            try:
-                return await asyncio.wait_for(call.queue.get(), WATCH_S)
-            except TimeoutError:
-                silent = time.monotonic() - max(self._last_heard, started)
-                if silent > timeout_s:
-                    await self._timed_out()
-                    raise _timeout(call, timeout_s) from None
-
     async def _timed_out(self) -> None:
         """Stop the silent model, if this kind of instance can."""
         return  # a thread cannot be stopped: the call gives up, the model keeps it
-
-
-def _raise(kind: str, payload: Any) -> None:
-    if kind == "failed":
-        raise payload
-    raise_error_payload(payload)
-
-
-def _timeout(call: _Call, timeout_s: float) -> InferenceTimeout:
-    return InferenceTimeout(
-        f"the model took longer than {timeout_s:g} s {call.what}; its worker was "
-        "restarted. Raise the deployment's timeout_s or send smaller batches or prompts",
-        details={"timeout_s": timeout_s},
-    )
 
 
 class ThreadInstance(Instance):
@@ -265,35 +186,38 @@ class ThreadInstance(Instance):
 
     _runtime: Runtime | None = None
     _loop: EngineLoop | None = None
+    _meter: Meter = NoMeter()
 
     def _start_blocking(self, timeout_s: float) -> Signature:
         runtime = self.runtime_factory(self.runtime_name)
         runtime.load(self.request)
         self._runtime = runtime
+        self._meter = self.energy.meter(time.thread_time)
         if isinstance(runtime, TextGenerator):
-            self._loop = EngineLoop(runtime, self._deliver)
+            # The engine loop's own thread: its CPU time is this model's alone.
+            meter = self.energy.meter(time.thread_time)
+            self._loop = EngineLoop(runtime, self._calls.deliver, meter)
             self.parallel = self._loop.parallel
             self.generative = True
         return runtime.signature
 
-    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch:
+    def _predicts_here(self) -> bool:
+        return not self.generative
+
+    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Measured:
         if self._runtime is None:
             raise NotReady("this model instance is not loaded; wait until the deployment is ready")
-        kind, payload = run_batch(self._runtime, batch)
+        # This thread's CPU time: the server's other threads serve other requests meanwhile.
+        kind, payload = run_batch(self._runtime, batch, self._meter)
         if kind == "error":
             raise_error_payload(payload)
-        result: Batch = payload
-        return result
+        outputs, energy_uj = payload
+        return Measured(outputs, energy_uj)
 
     def _send(self, kind: str, rid: str, payload: Any) -> None:
         if self._loop is None:
             raise NotReady("this model instance is not loaded; wait until the deployment is ready")
-        if kind == "generate":
-            self._loop.submit(rid, payload)
-        elif kind == "cancel":
-            self._loop.cancel(rid)
-        else:
-            self._loop.predict(rid, payload)
+        self._loop.handle(kind, rid, payload)
 
     def _stop_blocking(self) -> None:
         if self._loop is not None:
@@ -323,8 +247,9 @@ class ProcessInstance(Instance):
         runtime_name: RuntimeName,
         request: LoadRequest,
         runtime_factory: RuntimeFactory = create_runtime,
+        energy: EnergySetup | None = None,
     ) -> None:
-        super().__init__(runtime_name, request, runtime_factory)
+        super().__init__(runtime_name, request, runtime_factory, energy)
         self._up = threading.Event()
         self._send_lock = threading.Lock()
         self._kill_reason: ModelMartError | None = None
@@ -335,7 +260,7 @@ class ProcessInstance(Instance):
         parent_conn, child_conn = context.Pipe()
         process = context.Process(
             target=worker_main,
-            args=(child_conn, self.runtime_factory, self.runtime_name, self.request),
+            args=(child_conn, self.runtime_factory, self.runtime_name, self.request, self.energy),
             name=f"modelmart-worker-{self.request.path.name[:12]}",
             daemon=True,
         )
@@ -377,23 +302,6 @@ class ProcessInstance(Instance):
             raise self._crashed("loading the model") from exc
         return message
 
-    def _predict_blocking(self, batch: Batch, timeout_s: float) -> Batch:
-        raise AssertionError("a process instance sends every batch to its worker")
-
-    async def predict(self, batch: Batch, timeout_s: float) -> Batch:
-        # Batches of every model go through the worker's pipe, as generations do.
-        await self._wait_until_up()
-        rid, call = self._open("running the batch")
-        try:
-            self._send("predict", rid, batch)
-            kind, payload = await self._next(call, timeout_s)
-        finally:
-            self._close(rid)
-        if kind != "ok":
-            _raise(kind, payload)
-        outputs: Batch = payload
-        return outputs
-
     def _send(self, kind: str, rid: str, payload: Any) -> None:
         conn = self._conn
         if conn is None:
@@ -413,12 +321,12 @@ class ProcessInstance(Instance):
                 kind, (rid, payload) = conn.recv()
             except (EOFError, OSError):
                 break
-            self._deliver(kind, rid, payload)
+            self._calls.deliver(kind, rid, payload)
         if self._stopping or conn is not self._conn:
             return  # stopped on purpose, or this pipe was already replaced
         self._up.clear()
         failure = self._kill_reason
-        calls = self._take_calls()
+        calls = self._calls.take_all()
         crashed = [self._crashed(call.what) for call in calls]  # reads the exit code first
         self._restart()
         for call, crash in zip(calls, crashed, strict=True):

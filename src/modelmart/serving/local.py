@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelmart.arrays import Batch
+from modelmart.energy.meters import EnergySetup
 from modelmart.errors import InferenceError, ModelMartError, NotReady, Overloaded
 from modelmart.runtimes.generation import (
     EngineStats,
@@ -151,10 +152,13 @@ def share_of_cores(target: ServedVersion, instances: int) -> ServedVersion:
     return dataclasses.replace(target, load=dataclasses.replace(target.load, parameters=parameters))
 
 
-def new_instance(target: ServedVersion, isolation: Isolation) -> Instance:
-    """The default factory: a worker process, or a thread in this process."""
+def new_instance(
+    target: ServedVersion, isolation: Isolation, energy: EnergySetup | None = None
+) -> Instance:
+    """The default factory: a worker process, or a thread in this process. The server
+    binds ``energy`` (how batches are measured) with ``functools.partial``."""
     instance_class = ProcessInstance if isolation is Isolation.PROCESS else ThreadInstance
-    return instance_class(target.runtime, target.load)
+    return instance_class(target.runtime, target.load, energy=energy)
 
 
 class LocalEndpoint(Endpoint):
@@ -197,6 +201,7 @@ class LocalEndpoint(Endpoint):
         # Serialises every change of instances: an apply and a replacement must not both
         # count the same missing instance and start one each.
         self._apply_lock = asyncio.Lock()
+        self._energy_uj = 0  # what every batch and generation used, for the metrics
 
     async def start(self) -> None:
         # At least one instance: its signature is what requests are validated against.
@@ -209,8 +214,8 @@ class LocalEndpoint(Endpoint):
 
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self._check_serving()
-        outputs, version = await self._batcher.submit(inputs, gone)
-        return Prediction(outputs, self.spec.target.model, version)
+        served = await self._batcher.submit(inputs, gone)
+        return Prediction(served.outputs, self.spec.target.model, served.version, served.energy_uj)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         self._check_serving()
@@ -245,6 +250,8 @@ class LocalEndpoint(Endpoint):
         async with contextlib.aclosing(events):
             async for event in events:
                 now = time.perf_counter()
+                if isinstance(event, GenerationDone):
+                    self._energy_uj += event.energy_uj
                 if observer is not None:
                     if isinstance(event, GenerationDone):
                         observer.finished(self.spec.name, event)
@@ -333,6 +340,7 @@ class LocalEndpoint(Endpoint):
             rejected=self._batcher.counts.rejected,
             dropped=self._batcher.counts.expired + self._batcher.counts.abandoned,
             running=self._running_requests + self._leases.lent,
+            energy_uj=self._energy_uj,
         )
 
     async def close(self) -> None:
@@ -491,13 +499,16 @@ class LocalEndpoint(Endpoint):
         started = time.perf_counter()
         self._running_requests += len(gathered.requests)
         try:
-            outputs = await worker.instance.predict(gathered.merged_inputs(), self.spec.timeout_s)
+            measured = await worker.instance.predict_measured(
+                gathered.merged_inputs(), self.spec.timeout_s
+            )
         except ModelMartError as exc:
             gathered.fail(exc)
         except Exception as exc:  # a bug below must fail the batch, never the serving loop
             gathered.fail(InferenceError(f"serving the batch failed: {exc!r}"))
         else:
-            gathered.deliver(outputs, worker.version)
+            gathered.deliver(measured.outputs, worker.version, measured.energy_uj)
+            self._energy_uj += measured.energy_uj
             self._batcher.observe(gathered.size, time.perf_counter() - started)
         finally:
             self._running_requests -= len(gathered.requests)

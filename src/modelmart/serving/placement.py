@@ -46,9 +46,13 @@ class EndpointSpec:
 
 @dataclass(frozen=True)
 class Prediction:
+    """A request's outputs, the version that made them and its share of the energy the
+    batch used, in microjoules."""
+
     outputs: Batch
     model: str
     version: int
+    energy_uj: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class EndpointStatus:
     rejected: int = 0  # refused because the queue was full (since start)
     dropped: int = 0  # dropped while queued: waited too long or the client left (since start)
     running: int = 0  # requests an instance is running now (for autoscaling's load)
+    energy_uj: int = 0  # energy its models used (since start), in microjoules
 
 
 BatchObserver = Callable[[str, int, float], None]

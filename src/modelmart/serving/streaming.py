@@ -9,19 +9,27 @@ Every outcome leaves through one ``Sink`` call ``(kind, rid, payload)``:
 * ``("event", rid, TextDelta | GenerationDone)`` any number of times, then
 * ``("end", rid, None)`` (after GenerationDone, or once a cancel took effect) or
   ``("error", rid, error_body)`` (the request failed; nothing more comes for it);
-* ``("ok", rid, outputs)`` or ``("error", rid, error_body)`` answers a ``predict``;
+* ``("ok", rid, (outputs, microjoules))`` or ``("error", rid, error_body)`` answers a
+  ``predict``;
 * ``("stats", "", EngineStats)`` at least every ``STATS_INTERVAL_S`` while it has work,
   which is also how the parent knows the worker is alive while requests wait their turn.
 
 Errors travel as the JSON error body, so the receiver re-raises the same class.
+
+Energy: the loop reads its :class:`~modelmart.energy.meters.Meter` around every engine call.
+A request's submission (its prompt's evaluation, where the engine does it there) is its own;
+each step decodes one token for every sequence it produces for, so a step's energy is split
+equally among those: by tokens. A generation's total arrives in its ``GenerationDone``
+(``energy_uj``), a predict batch's beside its outputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import traceback
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from modelmart.arrays import Batch
+from modelmart.energy.meters import Meter, NoMeter
+from modelmart.energy.split import split_microjoules
 from modelmart.errors import InferenceError, InvalidRequest, ModelMartError
 from modelmart.runtimes.base import Runtime
 from modelmart.runtimes.generation import (
@@ -73,13 +83,16 @@ class _Prediction:
     rid: str
     answers: list[str]
     open: set[int] = field(default_factory=set)
+    energy_uj: int = 0
 
 
 class EngineLoop:
     """Drives one runtime's engine; see the module docstring for what it reports."""
 
-    def __init__(self, runtime: TextGenerator, sink: Sink) -> None:
+    def __init__(self, runtime: TextGenerator, sink: Sink, meter: Meter | None = None) -> None:
         self._runtime = runtime
+        self._meter = meter or NoMeter()
+        self._energy: defaultdict[str, int] = defaultdict(int)  # microjoules by request id
         self._engine = runtime.engine()
         self.parallel = self._engine.parallel
         self._sink = sink
@@ -100,6 +113,15 @@ class EngineLoop:
 
     def predict(self, rid: str, batch: Batch) -> None:
         self._post(lambda: self._predict(rid, batch))
+
+    def handle(self, kind: str, rid: str, payload: Any) -> None:
+        """A message of the serving side: ``generate``, ``cancel`` or ``predict``."""
+        if kind == "generate":
+            self.submit(rid, payload)
+        elif kind == "cancel":
+            self.cancel(rid)
+        elif kind == "predict":
+            self.predict(rid, payload)
 
     def stop(self) -> None:
         """Cancel everything and end the thread."""
@@ -138,6 +160,7 @@ class EngineLoop:
             self._sink("stats", "", self._engine.stats())
 
     def _step(self) -> None:
+        started = self._meter.start()
         try:
             items = self._engine.step()
         except Exception as exc:  # the engine itself failed: every request it held fails
@@ -146,36 +169,54 @@ class EngineLoop:
             for rid in list(self._parts):
                 self._deliver(rid, exc)
             return
+        # The sequences the step produced for (one token each); a step that produced nothing
+        # visible (a prompt evaluated, a character not complete yet) worked for all it holds.
+        worked = list(dict.fromkeys(rid for rid, _ in items)) or [*self._active, *self._parts]
+        self._charge(self._meter.stop(started), worked)
         for rid, item in items:
             self._deliver(rid, item)
+
+    def _charge(self, microjoules: int, rids: list[str]) -> None:
+        """Split one engine call's energy equally among the sequences it worked on."""
+        for rid, share in zip(rids, split_microjoules(microjoules, [1] * len(rids)), strict=True):
+            self._energy[rid] += share
 
     def _deliver(self, rid: str, item: GenerationEvent | Exception) -> None:
         if rid in self._parts:
             self._deliver_part(rid, item)
             return
         if rid not in self._active:
+            self._energy.pop(rid, None)
             return  # cancelled meanwhile
         if isinstance(item, Exception):
-            self._active.discard(rid)
+            self._forget(rid)
             self._sink("error", rid, error_payload(item))
             return
+        if isinstance(item, GenerationDone):
+            item = dataclasses.replace(item, energy_uj=item.energy_uj + self._energy.pop(rid, 0))
         self._sink("event", rid, item)
         if isinstance(item, GenerationDone):
             self._active.discard(rid)
             self._sink("end", rid, None)
 
+    def _forget(self, rid: str) -> None:
+        self._active.discard(rid)
+        self._energy.pop(rid, None)
+
     def _submit(self, rid: str, request: GenerationRequest) -> None:
+        started = self._meter.start()
         try:
             self._engine.submit(rid, request)
         except Exception as exc:  # a request error (context length, overloaded, grammar)
             self._sink("error", rid, error_payload(exc))
             return
+        self._energy[rid] += self._meter.stop(started)
         self._active.add(rid)
 
     def _cancel(self, rid: str) -> None:
         if rid in self._active:
             self._engine.cancel(rid)
-            self._active.discard(rid)
+            self._forget(rid)
             self._sink("end", rid, None)
 
     def _predict(self, rid: str, batch: Batch) -> None:
@@ -183,6 +224,7 @@ class EngineLoop:
             # No batching engine: the runtime's own predict, between two generation steps.
             self._predict_directly(rid, batch)
             return
+        started = self._meter.start()
         try:
             requests = self._runtime.prediction_requests(texts(batch["text"]))
             prediction = _Prediction(rid, [""] * len(requests), set(range(len(requests))))
@@ -193,36 +235,39 @@ class EngineLoop:
         except Exception as exc:  # a prompt too long, a full queue: the whole batch fails
             self._fail_prediction(rid, exc)
             return
+        prediction.energy_uj += self._meter.stop(started)
         if not requests:
-            self._sink("ok", rid, {"completion": np.array([], dtype=object)})
+            self._sink("ok", rid, ({"completion": np.array([], dtype=object)}, 0))
 
     def _predict_directly(self, rid: str, batch: Batch) -> None:
         assert isinstance(self._runtime, Runtime)
+        started = self._meter.start()
         try:
             outputs = self._runtime.predict(batch)
         except Exception as exc:  # a model may raise anything; it fails only this batch
             self._sink("error", rid, error_payload(exc))
             return
-        self._sink("ok", rid, outputs)
+        self._sink("ok", rid, (outputs, self._meter.stop(started)))
 
     def _deliver_part(self, part: str, item: GenerationEvent | Exception) -> None:
         prediction, index = self._parts[part]
         if isinstance(item, Exception):
             self._fail_prediction(prediction.rid, item)
             return
+        prediction.energy_uj += self._energy.pop(part, 0)
         if isinstance(item, TextDelta):
             prediction.answers[index] += item.text
             return
         del self._parts[part]
         prediction.open.discard(index)
         if not prediction.open:
-            self._sink(
-                "ok", prediction.rid, {"completion": np.array(prediction.answers, dtype=object)}
-            )
+            outputs = {"completion": np.array(prediction.answers, dtype=object)}
+            self._sink("ok", prediction.rid, (outputs, prediction.energy_uj))
 
     def _fail_prediction(self, rid: str, exc: BaseException) -> None:
         for part, (prediction, _) in list(self._parts.items()):
             if prediction.rid == rid:
                 del self._parts[part]
+                self._energy.pop(part, None)
                 self._engine.cancel(part)
         self._sink("error", rid, error_payload(exc))

@@ -5,8 +5,13 @@ Messages on the pipe are tuples. Parent → worker: ``("predict", (rid, batch))`
 parent: first ``("ready", (signature, generative, parallel))`` or ``("error", error_dict)``
 when the model does not load; then ``(kind, (rid, payload))`` for every outcome the
 :class:`~modelmart.serving.streaming.EngineLoop` reports (``event``, ``end``, ``error``,
-``ok``, ``stats``), and ``("ok", (rid, outputs))`` / ``("error", (rid, error_dict))`` for the
-batches of a model that does not generate, which are predicted here one at a time.
+``ok``, ``stats``), and ``("ok", (rid, (outputs, microjoules)))`` /
+``("error", (rid, error_dict))`` for the batches of a model that does not generate, which are
+predicted here one at a time.
+
+Every batch's energy is measured here, around the model call, by the meter of the server's
+:class:`~modelmart.energy.meters.EnergySetup` (the CPU-time estimate reads this process's CPU
+time: the model's own threads count too).
 
 A generative model's requests all go to its engine loop, so new generations join the batch
 that is running; the main thread only reads the pipe. Errors travel as the JSON error body
@@ -17,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from modelmart.arrays import Batch
+from modelmart.energy.meters import EnergySetup, Meter
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.generation import TextGenerator
 from modelmart.serving.streaming import EngineLoop, error_payload, not_generative
@@ -30,12 +37,15 @@ from modelmart.types import RuntimeName
 __all__ = ["error_payload", "run_batch", "worker_main"]
 
 
-def run_batch(runtime: Runtime, batch: Batch) -> tuple[str, Any]:
-    """Predict one batch, turning any exception into an error message."""
+def run_batch(runtime: Runtime, batch: Batch, meter: Meter) -> tuple[str, Any]:
+    """Predict one batch: ``("ok", (outputs, microjoules))``, or any exception turned into
+    an error message."""
+    started = meter.start()
     try:
-        return "ok", runtime.predict(batch)
+        outputs = runtime.predict(batch)
     except Exception as exc:  # a model may raise anything; it must fail only its batch
         return "error", error_payload(exc)
+    return "ok", (outputs, meter.stop(started))
 
 
 class _Sender:
@@ -51,10 +61,10 @@ class _Sender:
             self._conn.send((kind, (rid, payload)))
 
 
-def serve(conn: Connection, runtime: Runtime) -> None:
+def serve(conn: Connection, runtime: Runtime, meter: Meter) -> None:
     """Answer the parent's messages until it says stop or goes away."""
     send = _Sender(conn)
-    loop = EngineLoop(runtime, send) if isinstance(runtime, TextGenerator) else None
+    loop = EngineLoop(runtime, send, meter) if isinstance(runtime, TextGenerator) else None
     try:
         while True:
             try:
@@ -65,27 +75,20 @@ def serve(conn: Connection, runtime: Runtime) -> None:
                 break
             rid, body = payload
             if loop is not None:
-                _to_engine(loop, kind, rid, body)
+                loop.handle(kind, rid, body)
             else:
-                _answer_here(send, runtime, kind, rid, body)
+                _answer_here(send, runtime, meter, kind, rid, body)
     finally:
         if loop is not None:
             loop.stop()
 
 
-def _to_engine(loop: EngineLoop, kind: str, rid: str, body: Any) -> None:
-    if kind == "generate":
-        loop.submit(rid, body)
-    elif kind == "cancel":
-        loop.cancel(rid)
-    elif kind == "predict":
-        loop.predict(rid, body)
-
-
-def _answer_here(send: _Sender, runtime: Runtime, kind: str, rid: str, body: Any) -> None:
+def _answer_here(
+    send: _Sender, runtime: Runtime, meter: Meter, kind: str, rid: str, body: Any
+) -> None:
     """A model that does not generate: predict its batch now, in this thread."""
     if kind == "predict":
-        result, payload = run_batch(runtime, body)
+        result, payload = run_batch(runtime, body, meter)
         send(result, rid, payload)
     elif kind == "generate":
         send("error", rid, error_payload(not_generative(runtime)))
@@ -96,6 +99,7 @@ def worker_main(
     runtime_factory: Callable[[RuntimeName], Runtime],
     runtime_name: RuntimeName,
     request: LoadRequest,
+    energy: EnergySetup,
 ) -> None:
     """Entry point of a worker process (started with the ``spawn`` method)."""
     try:
@@ -107,5 +111,5 @@ def worker_main(
     generative = isinstance(runtime, TextGenerator)
     parallel = runtime.engine().parallel if isinstance(runtime, TextGenerator) else 1
     conn.send(("ready", (runtime.signature, generative, parallel)))
-    serve(conn, runtime)
+    serve(conn, runtime, energy.meter(time.process_time))
     runtime.unload()

@@ -312,7 +312,8 @@ class UsageRow(Base):
 
     With an idempotency key the response itself is kept, so a retry gets it back unbilled,
     and so is the request's fingerprint (``request_hash``), so the key replays that request
-    only.
+    only. ``energy_uj`` is not a billed unit: the rollups add it up as the unit
+    ``energy_joules`` (whose millionths are microjoules).
     """
 
     __tablename__ = "usage_records"
@@ -337,6 +338,8 @@ class UsageRow(Base):
     response_type: Mapped[str | None] = mapped_column(String(128))
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     request_hash: Mapped[str | None] = mapped_column(String(64))  # sha256, hex
+    # The request's share of the energy its batches used, in whole microjoules (exact).
+    energy_uj: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 @event.listens_for(UsageRow, "before_update")

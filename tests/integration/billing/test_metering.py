@@ -52,8 +52,10 @@ def test_a_pay_as_you_go_invoice_is_the_sum_of_its_ledger(
             price = {"model": "payer:payg-iris", "unit": unit, "amount": amount, "per": per}
             assert operator.put("/v1/prices", json=price).status_code == 200
         rows = {"instances": [[5.1, 3.5, 1.4, 0.2]] * 3}
-        for _ in range(7):
-            assert client.post("/v1/models/payg-iris:predict", json=rows).status_code == 200
+        answered = [client.post("/v1/models/payg-iris:predict", json=rows) for _ in range(7)]
+        assert [response.status_code for response in answered] == [200] * 7
+        joules = [Decimal(str(r.json()["usage"]["energy_joules"])) for r in answered]
+        assert all(amount > 0 for amount in joules)
         failed = client.post("/v1/models/payg-iris:predict", json={"instances": [[1.0]]})
         assert failed.status_code == 422  # failed requests are not billed
 
@@ -63,8 +65,12 @@ def test_a_pay_as_you_go_invoice_is_the_sum_of_its_ledger(
             for row in usage
             if row["model"] == "payer:payg-iris"
         }
-        assert used == {"requests": 7, "items": 21}
+        # Energy adds up exactly: the responses, the usage API and the invoice agree.
+        assert used == {"requests": 7, "items": 21, "energy_joules": sum(joules)}
         invoice = client.get(f"/v1/orgs/payer/invoices/{_this_month()}").json()
+        assert Decimal(invoice["energy_joules"]) == sum(joules)
+        (listed,) = invoice["energy"]
+        assert (listed["model"], Decimal(listed["joules"])) == ("payer:payg-iris", sum(joules))
         assert invoice["status"] == "draft"
         expected = Decimal("0.0125") * 7 + Decimal("2.00") * 21 / 1000
         assert Decimal(invoice["total"]) == expected.quantize(Decimal("0.01"))

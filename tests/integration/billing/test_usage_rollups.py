@@ -16,7 +16,7 @@ from typing import get_args
 
 import pytest
 from alembic import command
-from sqlalchemy import insert
+from sqlalchemy import JSON, DateTime, column, insert, table
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.accounts.service import AccountService
@@ -26,6 +26,7 @@ from modelmart.billing.ledger_audit import rollup_discrepancies, totals, usage_f
 from modelmart.billing.money import quantity_text
 from modelmart.billing.prices import Price, PriceBook
 from modelmart.billing.service import Billing
+from modelmart.billing.usage_records import ENERGY_UNIT
 from modelmart.billing.usage_reports import GroupBy, UsageReports
 from modelmart.errors import AlreadyExists, IdempotencyKeyReused
 from modelmart.store.db import alembic_config, create_engine_for, migrate, session_factory
@@ -34,6 +35,14 @@ from tests.unit.accounts.tenants import caller, make_org
 
 START = datetime(2026, 11, 29, 21, 17, 3, 250_000, tzinfo=UTC)  # across November's end
 SPAN = timedelta(days=3, hours=5)
+RECORDS_OF_0005 = table(
+    "usage_records",
+    *(column(name) for name in ("request_id", "org_id", "key_id", "model", "version")),
+    column("units", JSON()),
+    column("latency_ms"),
+    column("created_at", DateTime(timezone=True)),
+)
+"""The usage records' columns as revision 0005 knew them (the ORM's table has more)."""
 MODELS = ("chat", "acme:iris", "whisper")
 SEEDS = (7, 2026)
 
@@ -81,6 +90,7 @@ def _entry(rng: random.Random, index: int, org_ids: list[int], keys: list[str]) 
         idempotency_key=key,
         response=StoredResponse(200, "application/json", b"{}") if key else None,
         request_hash=rng.choice(["same", "other"]) if key else None,
+        energy_uj=rng.choice([0, rng.randrange(1, 10**7), rng.randrange(1, 10**13)]),
     )
 
 
@@ -115,6 +125,7 @@ async def _random_traffic(
                 model="chat",
                 version=1,
                 units={"requests": 1, "tokens": 12.5},
+                energy_uj=1_234_567,
                 latency_ms=1.0,
                 created_at=START + timedelta(hours=7, minutes=59, seconds=59),
             )
@@ -185,9 +196,19 @@ async def test_reports_and_invoices_from_rollups_equal_the_records(
             expected = build_invoice(org.slug, billing.plan(org.plan), period, used, prices)
             assert draft == {**expected, "status": "draft"}
             usage_lines = [line for line in draft["lines"] if line["kind"] == "usage"]
+            charged = {group: amount for group, amount in used.items() if group[1] != ENERGY_UNIT}
             assert {
                 (line["model"], line["unit"]): Decimal(line["quantity"]) for line in usage_lines
-            } == used
+            } == charged
+            # Energy is listed, exact, and never charged.
+            joules = {
+                model: amount for (model, unit), amount in used.items() if unit == ENERGY_UNIT
+            }
+            assert {row["model"]: Decimal(row["joules"]) for row in draft["energy"]} == joules
+            assert Decimal(draft["energy_joules"]) == sum(joules.values(), Decimal(0))
+            rows = _ledger_rows(sessions, org.id, (period.start, period.end))
+            energy_uj = sum(row.energy_uj for row in rows)
+            assert Decimal(draft["energy_joules"]) == Decimal(energy_uj).scaleb(-6)
     await billing.close()
 
 
@@ -245,7 +266,7 @@ def test_the_migration_fills_the_rollups_from_the_records_already_written(
                      "units": entry.units, "latency_ms": 1.0,
                      "created_at": START + SPAN * rng.random()}
                 )  # fmt: skip
-            connection.execute(insert(UsageRow.__table__), records)
+            connection.execute(insert(RECORDS_OF_0005), records)
         migrate(engine)
         sessions = session_factory(engine)
         assert rollup_discrepancies(sessions) == []

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from modelmart import Settings
+from tests.integration.energy import billed
 from tests.integration.servers import LiveServer, live_server
 
 HAS_APERTIUM = shutil.which("apertium") is not None
@@ -53,7 +54,7 @@ def test_entities_with_offsets_and_redaction(http: httpx.Client) -> None:
     assert first["entities"][0]["start"] == texts[0].index("ana")
     assert first["redacted"] == "Email <EMAIL_ADDRESS> or call <PHONE_NUMBER>."
     assert second == {"entities": [], "redacted": "Nothing personal here."}
-    assert body["usage"] == {"items": 2, "characters": sum(len(text) for text in texts)}
+    assert billed(body["usage"]) == {"items": 2, "characters": sum(len(text) for text in texts)}
 
 
 def test_entities_without_redaction_return_only_the_entities(http: httpx.Client) -> None:
@@ -91,7 +92,7 @@ def test_translation_both_ways(http: httpx.Client) -> None:
     assert (body["model"], body["version"]) == ("apertium-en-es", 1)
     assert [r["translation"] for r in body["results"]] == ["La casa es roja.", "Muchas gracias."]
     assert body["results"][0]["source"] == "en"
-    assert body["usage"] == {"items": 2, "characters": 37}
+    assert billed(body["usage"]) == {"items": 2, "characters": 37}
     to_english = http.post(
         "/v1/tasks/translation", json={"input": "La casa es roja.", "source": "es", "target": "en"}
     )

@@ -325,6 +325,7 @@ LIST_PATHS = (
     "/v2/health/ready",
     "/v1/metrics",
     "/v1/me",
+    "/v1/energy/method",
 )
 
 # Platform-wide objects with a path parameter: not any tenant's (the catalogue, plans,

@@ -87,3 +87,21 @@ def test_a_model_price_wins_over_the_default() -> None:
     assert PRICES.price("chat", "tokens") is not None
     assert PRICES.price("other", "requests").amount == Decimal("0.001")  # type: ignore[union-attr]
     assert PRICES.price("other", "images") is None
+
+
+def test_energy_is_listed_per_model_and_never_charged() -> None:
+    plan = Plan(name="payg", kind=PlanKind.PAY_AS_YOU_GO)
+    used = {
+        ("m", "requests"): Decimal(3),
+        ("m", "energy_joules"): Decimal("0.012345"),
+        ("n", "energy_joules"): Decimal("2"),
+    }
+    invoice = build_invoice("acme", plan, Period(2026, 1), used, PRICES)
+    assert [line["unit"] for line in invoice["lines"]] == ["requests"]
+    assert invoice["energy"] == [
+        {"model": "m", "joules": "0.012345"},
+        {"model": "n", "joules": "2"},
+    ]
+    assert invoice["energy_joules"] == "2.012345"
+    assert "energy,,energy_joules,2.012345" in invoice_csv(invoice)
+    assert "2.012345 J" in invoice_html(invoice)

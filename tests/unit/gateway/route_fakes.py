@@ -21,6 +21,7 @@ from modelmart.arrays import Batch
 from modelmart.billing.ledger import Ledger, UsageEntry
 from modelmart.billing.retention import RetainedInput
 from modelmart.config import Settings
+from modelmart.energy.meters import EnergySetup
 from modelmart.errors import ContextLengthExceeded, ModelNotFound, Unauthenticated, WorkerCrashed
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
@@ -58,6 +59,15 @@ def text_signature(*outputs: tuple[str, Datatype, tuple[int, ...]]) -> Signature
     )
 
 
+FAKE_ENERGY_UJ = 2_500
+"""What every fake prediction and generation says it used: 0.0025 J."""
+
+
+def energy(microjoules: int = FAKE_ENERGY_UJ) -> dict[str, object]:
+    """The energy fields of a usage, as the routes add them (estimated, no grid intensity)."""
+    return {"energy_joules": microjoules / 1_000_000, "energy_method": "cpu-time-estimate"}
+
+
 class FakeEndpoint(Endpoint):
     """Answers with ``run(texts)``; remembers every batch it was given."""
 
@@ -78,7 +88,8 @@ class FakeEndpoint(Endpoint):
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self.batches.append(inputs)
         texts = next(iter(inputs.values())).tolist()
-        return Prediction(self.run(texts), self.spec.target.model, self.spec.target.version)
+        target = self.spec.target
+        return Prediction(self.run(texts), target.model, target.version, FAKE_ENERGY_UJ)
 
     async def apply(self, spec: EndpointSpec) -> None:
         self.spec = spec
@@ -116,7 +127,7 @@ class FakeChat(Endpoint):
                 self.yielded += 1
                 yield TextDelta(piece)
                 await asyncio.sleep(0)  # as a real endpoint waits for its next token
-            yield GenerationDone(7, len(self.pieces), "length")
+            yield GenerationDone(7, len(self.pieces), "length", energy_uj=FAKE_ENERGY_UJ)
         finally:
             self.closed += 1
 
@@ -299,6 +310,7 @@ def fake_services(
         registry=registry,
         accounts=accounts,
         billing=billing,
+        energy=EnergySetup(),
     )
 
 

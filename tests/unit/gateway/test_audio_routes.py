@@ -29,7 +29,7 @@ from modelmart.serving.placement import (
     ServedVersion,
 )
 from modelmart.types import ArtifactFormat, RuntimeName, Signature
-from tests.unit.gateway.route_fakes import app_with
+from tests.unit.gateway.route_fakes import app_with, energy
 
 
 class FakeEndpoint(Endpoint):
@@ -126,7 +126,7 @@ async def test_uploads_reach_the_model_as_mono_wav_at_its_rate(
     assert response.status_code == 200, response.text
     assert response.json() == {
         "text": "hello world",
-        "usage": {"type": "duration", "seconds": 2.0},
+        "usage": {"type": "duration", "seconds": 2.0, **energy(0)},
     }
     (sent,) = endpoints["pocketsphinx-en"].batches[0]["audio"]
     info = soundfile.info(io.BytesIO(sent))
@@ -158,7 +158,7 @@ async def test_every_transcript_format(http: AsyncClient) -> None:
     body = verbose.json()
     assert [w["word"] for w in body["words"]] == ["hello", "world"]
     assert [s["text"] for s in body["segments"]] == ["hello", "world"]
-    assert body["usage"] == {"type": "duration", "seconds": 2.0}
+    assert body["usage"] == {"type": "duration", "seconds": 2.0, **energy(0)}
 
 
 @pytest.mark.parametrize(
@@ -266,7 +266,7 @@ async def test_transcription_task_takes_base64_json(http: AsyncClient) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["model"], body["version"]) == ("pocketsphinx-en", 2)
-    assert body["usage"] == {"items": 2, "audio_seconds": 2.0}
+    assert body["usage"] == {"items": 2, "audio_seconds": 2.0, **energy(0)}
     first = body["results"][0]
     assert first["text"] == "hello world"
     assert first["duration"] == 1.0
@@ -280,7 +280,7 @@ async def test_transcription_task_takes_multipart_uploads(http: AsyncClient) -> 
     files = [("file", ("a.wav", stereo_wav(1.0))), ("file", ("b.wav", stereo_wav(0.5)))]
     response = await http.post("/v1/tasks/transcription", files=files)
     assert response.status_code == 200, response.text
-    assert response.json()["usage"] == {"items": 2, "audio_seconds": 1.5}
+    assert response.json()["usage"] == {"items": 2, "audio_seconds": 1.5, **energy(0)}
 
 
 @pytest.mark.parametrize(
@@ -309,7 +309,7 @@ async def test_speech_task_returns_base64_files(http: AsyncClient) -> None:
     response = await http.post("/v1/tasks/speech", json=body)
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["usage"] == {"items": 2, "characters": 14}
+    assert answer["usage"] == {"items": 2, "characters": 14, **energy(0)}
     assert [r["format"] for r in answer["results"]] == ["flac", "flac"]
     flac = base64.b64decode(answer["results"][0]["audio"])
     assert soundfile.info(io.BytesIO(flac)).format == "FLAC"

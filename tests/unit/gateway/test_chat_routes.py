@@ -14,7 +14,15 @@ from starlette.types import Receive, Scope, Send
 from modelmart.gateway.routes import chat
 from modelmart.gateway.usage import Usage, reported_usage
 from modelmart.types import Datatype
-from tests.unit.gateway.route_fakes import FakeChat, FakeEndpoint, app_with, embed, text_signature
+from tests.unit.gateway.route_fakes import (
+    FAKE_ENERGY_UJ,
+    FakeChat,
+    FakeEndpoint,
+    app_with,
+    embed,
+    energy,
+    text_signature,
+)
 
 EMBEDDING = ("embedding", Datatype.FP32, (-1, 3))
 USAGE = {
@@ -22,6 +30,7 @@ USAGE = {
     "completion_tokens": 3,
     "total_tokens": 10,
     "prompt_tokens_details": {"cached_tokens": 0},
+    **energy(),
 }
 
 
@@ -82,7 +91,7 @@ async def test_whole_answer_has_openai_shape_and_reports_usage(
     assert answer["choices"][0]["finish_reason"] == "length"
     assert answer["usage"] == USAGE
     units = {"requests": 1.0, "tokens": 10.0, "prompt_tokens": 7.0, "completion_tokens": 3.0}
-    assert seen == [Usage("smol", 4, units)]
+    assert seen == [Usage("smol", 4, units, energy_uj=FAKE_ENERGY_UJ)]
     assert endpoint.requests[0].max_tokens == 3
     assert endpoint.requests[0].seed == 1
     assert endpoint.closed == 1

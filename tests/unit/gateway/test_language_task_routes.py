@@ -17,6 +17,7 @@ from tests.unit.gateway.route_fakes import (
     FakeEndpoint,
     app_with,
     client_for,
+    energy,
     fake_endpoints,
     text_signature,
 )
@@ -90,7 +91,7 @@ async def test_entities_default_to_the_pii_detector(http: AsyncClient) -> None:
                 ],
             }
         ],
-        "usage": {"items": 1, "characters": len(text)},
+        "usage": {"items": 1, "characters": len(text), **energy()},
     }
 
 
@@ -125,7 +126,7 @@ async def test_translation_picks_the_catalogue_model_for_the_pair(
             {"translation": "HOLA", "source": "es", "target": "en"},
             {"translation": "ADIÓS", "source": "es", "target": "en"},
         ],
-        "usage": {"items": 2, "characters": 9},
+        "usage": {"items": 2, "characters": 9, **energy()},
     }
     assert endpoints["apertium-en-es"].batches == []
 

@@ -32,6 +32,7 @@ from tests.unit.gateway.route_fakes import (
     FakeEndpoint,
     app_with,
     client_for,
+    energy,
     fake_endpoints,
     sentiment,
     serve,
@@ -282,7 +283,7 @@ async def test_a_whole_response_is_sent_only_once_its_usage_record_is_durable(
     billing.gate.set()
     await asyncio.wait_for(task, timeout=5)
     assert sent[0]["status"] == 200
-    assert json.loads(sent[-1]["body"])["usage"] == {"items": 1}
+    assert json.loads(sent[-1]["body"])["usage"] == {"items": 1, **energy()}
     assert billing.ledger.count() == 1
 
 
@@ -500,7 +501,7 @@ class QueuedEndpoint(FakeEndpoint):
 
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self.watched.append(gone is not None)
-        outputs, version = await self.batcher.submit(inputs, gone)
+        outputs, version, _ = await self.batcher.submit(inputs, gone)
         return Prediction(outputs, self.spec.target.model, version)
 
 

@@ -16,6 +16,7 @@ from tests.unit.gateway.route_fakes import (
     FakeEndpoint,
     app_with,
     client_for,
+    energy,
     fake_endpoints,
 )
 
@@ -84,7 +85,7 @@ async def test_embeddings_as_floats(http: AsyncClient, endpoints: dict[str, Fake
             {"object": "embedding", "index": 1, "embedding": [5.0, 0.5, -1.0]},
         ],
         "model": "embedder",
-        "usage": {"prompt_tokens": 4, "total_tokens": 4},
+        "usage": {"prompt_tokens": 4, "total_tokens": 4, **energy()},
     }
     assert endpoints["embedder"].batches[0]["text"].tolist() == ["hi", "there"]
 
@@ -107,7 +108,7 @@ async def test_without_a_tokens_output_usage_counts_words(
     async with client_for(app_with(endpoints)) as http:
         body = {"model": "plain", "input": ["three words here", "two  words"]}
         response = (await http.post("/v1/embeddings", json=body)).json()
-    assert response["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
+    assert response["usage"] == {"prompt_tokens": 5, "total_tokens": 5, **energy()}
     assert response["data"][1]["embedding"] == [1.0, 1.0, 1.0]
 
 

@@ -6,7 +6,13 @@ import pytest
 from httpx import AsyncClient
 
 from modelmart.gateway.routes.tasks import TASKS
-from tests.unit.gateway.route_fakes import FakeEndpoint, app_with, client_for, fake_endpoints
+from tests.unit.gateway.route_fakes import (
+    FakeEndpoint,
+    app_with,
+    client_for,
+    energy,
+    fake_endpoints,
+)
 
 
 @pytest.fixture
@@ -38,7 +44,7 @@ async def test_sentiment_defaults_to_vader_and_reports_usage(http: AsyncClient) 
                 "scores": {"negative": 0.0, "neutral": 1.0, "positive": 0.0},
             },
         ],
-        "usage": {"items": 2, "characters": 15},
+        "usage": {"items": 2, "characters": 15, **energy()},
     }
 
 
@@ -48,7 +54,7 @@ async def test_language_takes_one_string(http: AsyncClient) -> None:
         "model": "langid",
         "version": 3,
         "results": [{"language": "fr", "probability": 0.875}],
-        "usage": {"items": 1, "characters": 16},
+        "usage": {"items": 1, "characters": 16, **energy()},
     }
 
 

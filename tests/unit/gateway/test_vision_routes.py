@@ -21,7 +21,14 @@ from modelmart.catalog.vision_entries import (
 )
 from modelmart.gateway.images import MAX_IMAGES
 from modelmart.gateway.routes import inference, v2, vision
-from tests.unit.gateway.route_fakes import LANGUAGE, FakeEndpoint, app_with, client_for, language
+from tests.unit.gateway.route_fakes import (
+    LANGUAGE,
+    FakeEndpoint,
+    app_with,
+    client_for,
+    energy,
+    language,
+)
 
 
 def png(width: int = 4, height: int = 3) -> bytes:
@@ -109,7 +116,7 @@ async def test_classification_from_json_with_top_k(
         "model": "mobilenet-v2",
         "version": 3,
         "results": [{"labels": labels}, {"labels": labels}],
-        "usage": {"images": 2},
+        "usage": {"images": 2, **energy()},
     }
     # The model receives the files' bytes, not their base64.
     assert endpoints["mobilenet-v2"].batches[0]["image"].tolist() == [png(), png()]
@@ -157,7 +164,7 @@ async def test_face_verification_compares_two_images(http: AsyncClient) -> None:
     assert result["threshold"] == 0.6
     box = {"left": 0.0, "top": 0.0, "right": 2.0, "bottom": 2.0}
     assert result["faces"] == [{"box": box, "faces_found": 1}] * 2
-    assert same.json()["usage"] == {"images": 2}
+    assert same.json()["usage"] == {"images": 2, **energy()}
     strict = {"input": [b64(png(4)), b64(png(5))], "threshold": 0.05}
     different = await http.post("/v1/tasks/face-verification", json=strict)
     assert different.json()["results"][0]["same_person"] is False

@@ -110,7 +110,7 @@ async def test_a_request_in_a_batch_runs_to_the_end_even_if_its_client_leaves(
     await asyncio.sleep(0.1)  # past the queue deadline, client gone: it is in the model now
     gathered.deliver({"y": np.array([[3.0, 3.0]])}, served_by=2)
 
-    outputs, version = await request
+    outputs, version, _ = await request
     assert version == 2
     assert outputs["y"].tolist() == [[3.0, 3.0]]
     assert batcher.counts.abandoned == batcher.counts.expired == 0

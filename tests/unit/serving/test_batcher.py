@@ -17,7 +17,7 @@ async def test_lone_request_is_taken_at_once_even_with_a_delay() -> None:
     assert gathered.size == 1
     gathered.deliver({"y": np.array([[2.0, 2.0]])}, served_by=1)
     batcher.finished()
-    outputs, version = await pending
+    outputs, version, _ = await pending
     assert version == 1
     assert outputs["y"].tolist() == [[2.0, 2.0]]
 
@@ -31,7 +31,7 @@ async def test_queued_requests_merge_and_split_back_in_order() -> None:
     assert merged.shape == (6, 2)
     gathered.deliver({"y": merged * 10}, served_by=4)
     results = await asyncio.gather(*tasks)
-    for index, (outputs, _) in enumerate(results):
+    for index, (outputs, _, _) in enumerate(results):
         assert outputs["y"][:, 0].tolist() == [index * 10, (index + 0.5) * 10]
 
 

@@ -136,9 +136,14 @@ def _binary(array: Array, datatype: Datatype) -> bytes:
 
 
 def encode_response(
-    request: V2Request, model: str, version: int, outputs: Batch
+    request: V2Request,
+    model: str,
+    version: int,
+    outputs: Batch,
+    usage: dict[str, Any] | None = None,
 ) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header length when binary tensors follow it."""
+    """The response body, and the JSON header length when binary tensors follow it.
+    ``usage`` (ModelMart's: items and energy) is an extra top-level field of the JSON."""
     names = list(outputs) if request.outputs is None else list(request.outputs)
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
@@ -163,6 +168,8 @@ def encode_response(
     body: dict[str, Any] = {"model_name": model, "model_version": str(version), "outputs": tensors}
     if request.id is not None:
         body["id"] = request.id
+    if usage is not None:
+        body["usage"] = usage
     header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
     if not blobs:
         return header, None

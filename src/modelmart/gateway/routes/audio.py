@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from modelmart.errors import InvalidRequest
 from modelmart.gateway.audio_models import SPEECH, TRANSCRIPTION, synthesize, transcribe
+from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
@@ -126,17 +127,23 @@ async def create_transcription(
         data = await fields.file.read()
     transcripts, prediction = await transcribe(endpoint, [data], "file", request.is_disconnected)
     transcript = transcripts[0]
-    units = {"items": 1, "audio_seconds": round(transcript.duration, 3)}
+    energy = energy_usage(request, prediction.energy_uj)
+    units = {"items": 1, "audio_seconds": round(transcript.duration, 3), **energy}
     report_usage(request, prediction.model, prediction.version, units)
-    return _transcript_response(transcript, fields)
+    return _transcript_response(transcript, fields, energy)
 
 
-def _transcript_response(transcript: Transcript, fields: TranscriptionForm) -> Response:
+def _transcript_response(
+    transcript: Transcript, fields: TranscriptionForm, energy: dict[str, Any]
+) -> Response:
+    """The transcript in the asked format; its energy in the JSON usage (text formats carry
+    it in headers, added by the metered route)."""
     if fields.response_format == "json":
-        return FastJSONResponse(json_body(transcript))
+        body = json_body(transcript)
+        return FastJSONResponse({**body, "usage": {**body["usage"], **energy}})
     if fields.response_format == "verbose_json":
         body = verbose_body(transcript, words=fields.words, segments=fields.segments)
-        return FastJSONResponse(body)
+        return FastJSONResponse({**body, "usage": {**body["usage"], **energy}})
     if fields.response_format == "srt":
         return PlainTextResponse(srt(transcript))
     if fields.response_format == "vtt":
@@ -183,7 +190,7 @@ async def create_speech(
     )
     audio = await asyncio.to_thread(transcode, spoken[0].wav, audio_format)
     characters = len(body.input)
-    units = {"items": 1, "characters": characters}
+    units = {"items": 1, "characters": characters, **energy_usage(request, prediction.energy_uj)}
     report_usage(request, prediction.model, prediction.version, units)
     headers = {USAGE_HEADER: str(characters), "X-Audio-Duration": f"{spoken[0].duration:.3f}"}
     return Response(audio, media_type=WRITABLE[audio_format], headers=headers)

@@ -30,6 +30,7 @@ from modelmart.gateway.audio_models import (
     synthesize,
     transcribe,
 )
+from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
@@ -114,7 +115,11 @@ async def transcription_task(
     endpoint = TRANSCRIPTION.endpoint(services.router, principal, model)
     transcripts, prediction = await transcribe(endpoint, files, "input", request.is_disconnected)
     seconds = round(sum(transcript.duration for transcript in transcripts), 3)
-    usage = {"items": len(transcripts), "audio_seconds": seconds}
+    usage = {
+        "items": len(transcripts),
+        "audio_seconds": seconds,
+        **energy_usage(request, prediction.energy_uj),
+    }
     report_usage(request, prediction.model, prediction.version, usage)
     return FastJSONResponse(
         {
@@ -199,7 +204,11 @@ async def speech_task(
     files = await asyncio.to_thread(
         lambda: [transcode(speech.wav, body.response_format) for speech in spoken]
     )
-    usage = {"items": len(texts), "characters": sum(len(text) for text in texts)}
+    usage = {
+        "items": len(texts),
+        "characters": sum(len(text) for text in texts),
+        **energy_usage(request, prediction.energy_uj),
+    }
     report_usage(request, prediction.model, prediction.version, usage)
     results = [
         {

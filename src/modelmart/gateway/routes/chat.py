@@ -36,10 +36,10 @@ from modelmart.gateway.generations import (
     Started,
     billed_units,
     chat_logprobs,
+    generation_usage,
     merge,
     sse_event,
     start_all,
-    token_usage,
     unless_gone,
 )
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
@@ -195,7 +195,9 @@ async def _whole(
     if answers is None:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     choices = [_whole_choice(index, answer, plan) for index, answer in enumerate(answers)]
-    usage = token_usage([answer.done for answer in answers if answer.done is not None])
+    usage = generation_usage(
+        request, [answer.done for answer in answers if answer.done is not None]
+    )
     _report(request, completion, usage)
     return FastJSONResponse(
         {**completion.head("chat.completion"), "choices": choices, "usage": usage}
@@ -289,7 +291,7 @@ async def _sse(
             if out.done is not None:
                 dones[out.index] = out.done
                 if len(dones) == len(started):
-                    usage = token_usage([dones[i] for i in sorted(dones)])
+                    usage = generation_usage(request, [dones[i] for i in sorted(dones)])
                     _report(request, completion, usage)
             yield _chunk(completion, out, plan, include_usage)
     except ModelMartError as exc:  # the model failed mid-answer: the SDK raises this error

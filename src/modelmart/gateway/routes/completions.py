@@ -31,12 +31,12 @@ from modelmart.gateway.generations import (
     Started,
     billed_units,
     check_choices,
+    generation_usage,
     legacy_logprobs,
     merge,
     seeded,
     sse_event,
     start_all,
-    token_usage,
     unless_gone,
 )
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
@@ -255,7 +255,7 @@ async def _whole(
         }
         for choice, answer in zip(choices, answers, strict=True)
     ]
-    usage = token_usage([answer.done for answer in answers])
+    usage = generation_usage(request, [answer.done for answer in answers])
     _report(request, head, usage)
     return FastJSONResponse({**head.fields(), "choices": data, "usage": usage})
 
@@ -312,7 +312,7 @@ class _Answering:
                 if out.done is not None:
                     dones[out.index] = out.done
                     if len(dones) == len(started):
-                        usage = token_usage([dones[i] for i in sorted(dones)])
+                        usage = generation_usage(request, [dones[i] for i in sorted(dones)])
                         _report(request, self.head, usage)
                 yield self._chunk(out, include_usage)
         except ModelMartError as exc:

@@ -26,6 +26,8 @@ from modelmart.explain.explainers import ExplainLimits, build_explainer
 from modelmart.explain.results import Explainer
 from modelmart.explain.runner import explain_batch
 from modelmart.gateway.codecs import v1
+from modelmart.gateway.energy import energy_usage
+from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.inference import _BODY_DOC, parse_json, require_json
@@ -111,13 +113,15 @@ async def explain(
         served.append(prediction)
         return prediction.outputs
 
-    conformed = conform_batch(endpoint.signature, batch)
+    conformed = await tensor_inputs(request, endpoint.signature, batch)
     explained = await explain_batch(
         explainer, conformed, predict, services.settings.explain_probe_batch_rows
     )
     first = served[0]
-    prediction = Prediction(explained.outputs, first.model, first.version)
-    usage = {"items": rows, "explanations": rows}
+    # Every probe batch the explanation ran is its energy, not only the first prediction's.
+    energy_uj = sum(probe.energy_uj for probe in served)
+    prediction = Prediction(explained.outputs, first.model, first.version, energy_uj)
+    usage = {"items": rows, "explanations": rows, **energy_usage(request, energy_uj)}
     report_usage(request, first.model, first.version, usage)
     return FastJSONResponse(
         {

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from modelmart.errors import InvalidRequest, UnsupportedFormat
 from modelmart.gateway.codecs import v1
+from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
@@ -69,6 +70,6 @@ async def predict(
     prediction = await endpoint.predict(
         await tensor_inputs(request, endpoint.signature, batch), request.is_disconnected
     )
-    usage = {"items": batch_rows(batch)}
+    usage = {"items": batch_rows(batch), **energy_usage(request, prediction.energy_uj)}
     report_usage(request, prediction.model, prediction.version, usage)
     return FastJSONResponse({**v1.encode_response(prediction), "usage": usage})

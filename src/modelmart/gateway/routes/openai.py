@@ -19,6 +19,7 @@ from starlette.responses import Response
 from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidRequest
 from modelmart.gateway.auth import Reader
+from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
 from modelmart.gateway.openai_errors import OpenAIRoute
 from modelmart.gateway.responses import FastJSONResponse
@@ -98,7 +99,8 @@ async def create_embeddings(
     vectors = np.ascontiguousarray(prediction.outputs["embedding"], dtype="<f4")
     _check_dimensions(body.dimensions, vectors.shape[-1])  # for signatures that leave it -1
     tokens = _prompt_tokens(prediction.outputs, texts)
-    units = {"items": len(texts), "tokens": tokens}
+    energy = energy_usage(request, prediction.energy_uj)
+    units = {"items": len(texts), "tokens": tokens, **energy}
     report_usage(request, prediction.model, prediction.version, units)
     return FastJSONResponse(
         {
@@ -108,7 +110,7 @@ async def create_embeddings(
                 for index, vector in enumerate(vectors)
             ],
             "model": body.model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens, **energy},
         }
     )
 

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from modelmart.arrays import Batch
+from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
@@ -129,7 +130,10 @@ def _handler(task: TaskRoute) -> Callable[..., Coroutine[Any, Any, Response]]:
         prediction = await endpoint.predict(
             task.kind.batch(endpoint.signature, texts), request.is_disconnected
         )
-        usage = text_usage(texts, prediction.outputs)
+        usage = {
+            **text_usage(texts, prediction.outputs),
+            **energy_usage(request, prediction.energy_uj),
+        }
         report_usage(request, prediction.model, prediction.version, usage)
         return FastJSONResponse(
             {

@@ -16,6 +16,7 @@ from modelmart import __version__
 from modelmart.errors import InvalidRequest, NotReady, VersionNotFound
 from modelmart.gateway.auth import Public, Reader
 from modelmart.gateway.codecs import v2 as codec
+from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
@@ -109,9 +110,11 @@ async def infer(
     prediction = await endpoint.predict(
         await tensor_inputs(request, endpoint.signature, decoded.inputs), request.is_disconnected
     )
-    items = {"items": batch_rows(decoded.inputs)}
-    report_usage(request, prediction.model, prediction.version, items)
-    body, json_length = codec.encode_response(decoded, name, prediction.version, prediction.outputs)
+    usage = {"items": batch_rows(decoded.inputs), **energy_usage(request, prediction.energy_uj)}
+    report_usage(request, prediction.model, prediction.version, usage)
+    body, json_length = codec.encode_response(
+        decoded, name, prediction.version, prediction.outputs, usage
+    )
     if json_length is None:
         return Response(body, media_type="application/json")
     return Response(

@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from modelmart.arrays import Array, Batch
 from modelmart.errors import InvalidImage, InvalidRequest
+from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.images import ImageInput, read_image_input
 from modelmart.gateway.metering import Caller, MeteredRoute
 from modelmart.gateway.responses import FastJSONResponse
@@ -237,7 +238,7 @@ def _handler(name: str, task: VisionTask) -> Callable[..., Coroutine[Any, Any, R
             conform_batch(endpoint.signature, {spec.name: column}), request.is_disconnected
         )
         results = task.results(prediction.outputs, found.options)
-        usage = {"images": len(found.images)}
+        usage = {"images": len(found.images), **energy_usage(request, prediction.energy_uj)}
         report_usage(request, prediction.model, prediction.version, usage)
         return FastJSONResponse(
             {

@@ -1,4 +1,5 @@
-// Usage by day, model or key; the month's invoice with downloads; budget and its alert.
+// Usage by day, model or key (energy_joules is one of its units: the chart shows any unit);
+// the month's invoice with downloads and its energy; budget and its alert.
 import { api, download, session } from "../api.js";
 import { barChart } from "../charts.js";
 import { announce, empty, field, guarded, h, number, section, select, table } from "../ui.js";
@@ -44,7 +45,10 @@ async function invoiceSection() {
         h("strong", {}, `${invoice.total} ${invoice.currency}`)),
       table([["Kind", (l) => l.kind], ["Model", (l) => l.model ?? "—"], ["Unit", (l) => l.unit ?? "—"],
         ["Quantity", (l) => l.quantity ?? ""], ["Included", (l) => l.included ?? ""], ["Billable", (l) => l.billable ?? ""],
-        ["Unit price", (l) => l.unit_price ?? ""], ["Amount", (l) => l.amount]], invoice.lines, "Nothing billed in this period."));
+        ["Unit price", (l) => l.unit_price ?? ""], ["Amount", (l) => l.amount]], invoice.lines, "Nothing billed in this period."),
+      // Energy is listed, never charged (invoices finalised before it was kept have none).
+      invoice.energy_joules === undefined ? "" :
+        h("p", {}, `Energy used: ${number(invoice.energy_joules)} J (not charged)`));
   });
   const form = h("form", { class: "filters" }, field("Month (YYYY-MM)", period), h("button", { type: "submit" }, "Show"),
     h("button", { type: "button", class: "secondary", onclick: () => guarded(() => download(`${path()}?format=csv`, `invoice-${session.org}-${period.value}.csv`)) }, "Download CSV"),
