@@ -46,4 +46,6 @@ class Explanation(BaseModel):
     predictions: list[Any]
     explanations: list[InstanceExplanation]
     method: ExplanationMethod
-    usage: dict[str, float] = Field(default_factory=dict)
+    usage: dict[str, float | str] = Field(
+        default_factory=dict, description="units billed, and the energy with how it was measured"
+    )

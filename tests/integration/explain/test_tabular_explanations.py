@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from modelmart.cli.main import app
 from modelmart.client import Client
 from modelmart.errors import NotExplainable
+from tests.integration.energy import billed
 from tests.integration.explain.trained import train_and_deploy
 from tests.integration.models import iris_skops
 from tests.integration.servers import LiveServer
@@ -60,7 +61,7 @@ def test_explanations_are_billed_as_their_own_unit(server: LiveServer, iris_logi
         f"{server.url}/v1/models/{iris_logistic}:explain", json={"instances": ROWS}, timeout=60
     )
     assert answer.status_code == 200, answer.text
-    assert answer.json()["usage"] == {"items": 3, "explanations": 3}
+    assert billed(answer.json()["usage"]) == {"items": 3, "explanations": 3}
 
 
 def test_the_card_names_the_method_the_explanations_use(

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from modelmart.arrays import Batch
 from modelmart.billing.ledger import UsageEntry
+from modelmart.energy.meters import EnergySetup
 from modelmart.explain.results import Explainer, InstanceExplanation, MethodInfo
 from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
@@ -36,7 +37,7 @@ from modelmart.serving.router import Router
 from modelmart.tenancy import CATALOGUE_OWNER, DeploymentAccess, Principal
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, Task, TensorSpec
 from tests.unit.explain.fakes import LinearRegressor, WordClassifier
-from tests.unit.gateway.route_fakes import FakeAccounts, tenant
+from tests.unit.gateway.route_fakes import FakeAccounts, energy, tenant
 
 TABLE = Signature(
     inputs=(TensorSpec(name="input", datatype=Datatype.FP32, shape=(-1, 3)),),
@@ -53,6 +54,10 @@ TOP_ONE = Signature(
 BACKGROUND = {"rows": [[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]], "weights": [0.5, 0.5]}
 
 
+PROBE_ENERGY_UJ = 1_000
+"""What every batch the fake runs reports using."""
+
+
 class ModelEndpoint(Endpoint):
     """Answers with ``model(batch)``; remembers the size of every batch it ran."""
 
@@ -65,7 +70,7 @@ class ModelEndpoint(Endpoint):
 
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self.sizes.append(len(next(iter(inputs.values()))))
-        return Prediction(self.model(inputs), self.spec.target.model, 1)
+        return Prediction(self.model(inputs), self.spec.target.model, 1, PROBE_ENERGY_UJ)
 
     async def apply(self, spec: EndpointSpec) -> None:
         self.spec = spec
@@ -145,7 +150,9 @@ def app(endpoints: dict[str, ModelEndpoint]) -> FastAPI:
     install_error_handlers(built)
     built.include_router(explain.router)
     built.include_router(inference.router)
-    built.state.services = SimpleNamespace(settings=settings, router=router, registry=registry)
+    built.state.services = SimpleNamespace(
+        settings=settings, router=router, registry=registry, energy=EnergySetup()
+    )
     return built
 
 
@@ -164,7 +171,8 @@ async def test_a_tabular_explanation_adds_up_and_is_billed_per_instance(
     body = answer.json()
     assert body["predictions"] == [pytest.approx(-0.5)]
     assert body["method"]["name"] == "kernel-shap"
-    assert body["usage"] == {"items": 1, "explanations": 1}
+    # Billed per instance; the energy is every batch's, the prediction's and the probes'.
+    assert body["usage"] == {"items": 1, "explanations": 1, **energy(5 * PROBE_ENERGY_UJ)}
     (item,) = body["explanations"]
     assert item["features"] == ["a", "b", "c"]
     # Exact against the background mean (1, 1, 1): the instance is at it, so nothing moves.
