@@ -22,6 +22,7 @@ from modelmart.errors import (
     NotReady,
     error_class_for,
 )
+from modelmart.privacy.policy import PiiPolicy, stored_policy
 from modelmart.registry.service import Registry
 from modelmart.schemas.deployments import (
     DeploymentRequest,
@@ -106,6 +107,7 @@ class DeploymentManager:
             timeout_s=request.timeout_s,
             isolation=request.isolation.value,
             owner=principal.owner,
+            pii_policy=request.pii_policy,
             created_at=now,
             updated_at=now,
         )
@@ -114,6 +116,11 @@ class DeploymentManager:
         if wait:
             await self._await_launch(deployment)
         return self._view(deployment)
+
+    def pii_policy(self, name: str) -> PiiPolicy | None:
+        """Deployment ``name``'s own PII policy (a stored name; None: not set, or none)."""
+        deployment = self._deployments.get(name)
+        return None if deployment is None else stored_policy(deployment.record.pii_policy)
 
     async def update(
         self, principal: Principal, ref: str, changes: DeploymentUpdate
@@ -235,6 +242,7 @@ class DeploymentManager:
             max_delay_ms=record.max_delay_ms,
             timeout_s=record.timeout_s or self._defaults.timeout_s,
             isolation=Isolation(record.isolation),
+            pii_policy=record.pii_policy,
             state=deployment.state,
             error=deployment.error,
             queue_depth=status.queue_depth if status else 0,

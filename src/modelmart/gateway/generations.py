@@ -47,7 +47,7 @@ class Started:
     events: AsyncGenerator[GenerationEvent, None]
     first: GenerationEvent | None = None
 
-    async def all(self) -> AsyncIterator[GenerationEvent]:
+    async def all(self) -> AsyncGenerator[GenerationEvent, None]:
         """Every event, the first included; closes the generation when left early."""
         async with contextlib.aclosing(self.events):
             if self.first is not None:
@@ -312,17 +312,24 @@ async def respond(
     *,
     stream: bool,
     include_usage: bool,
+    beside: Callable[[], dict[str, Any]] = dict,
 ) -> Response:
     """The answer to a request whose generations have ``started``: whole, or streamed as
-    server-sent events. Usage is reported (billed) once every generation has ended."""
+    server-sent events. Usage is reported (billed) once every generation has ended.
+    ``beside`` gives fields that go beside the choices once they are all known (in a chunk
+    of their own before ``[DONE]`` when streamed)."""
     if stream:
-        events = _sse(request, head, started, shape, include_usage)
+        events = _sse(request, head, started, shape, include_usage, beside)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
-    return await _whole(request, head, started, shape)
+    return await _whole(request, head, started, shape, beside)
 
 
 async def _whole(
-    request: Request, head: Head, started: list[Started], shape: AnswerShape[PieceT]
+    request: Request,
+    head: Head,
+    started: list[Started],
+    shape: AnswerShape[PieceT],
+    beside: Callable[[], dict[str, Any]],
 ) -> Response:
     try:
         # Nobody will read the answer once the client is gone: stop the model.
@@ -335,7 +342,8 @@ async def _whole(
     choices = shape.choices(answers)
     usage = token_usage([answer.done for answer in answers])
     _report(request, head, usage)
-    return FastJSONResponse({**head.fields(shape.kind), "choices": choices, "usage": usage})
+    answer = {**head.fields(shape.kind), "choices": choices, "usage": usage}
+    return FastJSONResponse({**answer, **beside()})
 
 
 async def _sse(
@@ -344,6 +352,7 @@ async def _sse(
     started: list[Started],
     shape: AnswerShape[PieceT],
     include_usage: bool,
+    beside: Callable[[], dict[str, Any]],
 ) -> AsyncIterator[bytes]:
     """The answers as OpenAI streams them: the opening chunks, each choice's chunks as they
     come and its finish chunk, the usage chunk when asked for, then ``[DONE]``. Usage is
@@ -375,4 +384,7 @@ async def _sse(
             await generation.events.aclose()
     if include_usage:
         yield sse_event({**head.fields(shape.chunk_kind), "choices": [], "usage": usage})
+    extra = beside()
+    if extra:
+        yield sse_event({**head.fields(shape.chunk_kind), "choices": [], **nulled, **extra})
     yield b"data: [DONE]\n\n"

@@ -20,7 +20,9 @@ from modelmart.config import Settings
 from modelmart.deploy.manager import DeploymentManager, ServingDefaults
 from modelmart.gateway.bootstrap import bootstrap_operator
 from modelmart.gateway.observability import Metrics
+from modelmart.gateway.pii import PiiService
 from modelmart.gateway.training_services import TrainingServices, start_training_services
+from modelmart.privacy.redaction import default_detector
 from modelmart.registry.inspection import IsolatedInspector
 from modelmart.registry.service import Registry
 from modelmart.serving.batcher import Admission
@@ -44,6 +46,7 @@ class Services:
     audit: AuditLog
     training: TrainingServices
     catalogue: Catalogue
+    pii: PiiService
 
 
 @asynccontextmanager
@@ -111,6 +114,7 @@ async def build_services(
             audit=AuditLog(sessions),
             training=training,
             catalogue=catalogue,
+            pii=PiiService(default_detector, manager.pii_policy),
         )
 
 

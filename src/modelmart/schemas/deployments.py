@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from modelmart.privacy.policy import POLICY_FIELD_DOC
+
 
 class Isolation(StrEnum):
     PROCESS = "process"  # a worker process per instance: crashes and hangs are contained
@@ -37,6 +39,7 @@ class _Tuning(BaseModel):
     max_delay_ms: float = Field(default=5.0, ge=0, le=10_000)
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
     isolation: Isolation = Isolation.PROCESS
+    pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
 
 
 class DeploymentRequest(_Tuning):
@@ -72,6 +75,7 @@ class DeploymentUpdate(BaseModel):
     max_delay_ms: float | None = Field(default=None, ge=0, le=10_000)
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
     isolation: Isolation | None = None
+    pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     alias: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -97,3 +101,4 @@ class DeploymentView(BaseModel):
     state: DeploymentState
     error: dict[str, object] | None
     queue_depth: int
+    pii_policy: str | None = None

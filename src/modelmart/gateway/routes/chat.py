@@ -37,6 +37,7 @@ from modelmart.gateway.generations import (
     start_all,
 )
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
+from modelmart.gateway.pii import guard_for, guarded_outputs, guarded_requests, report_fields
 from modelmart.gateway.response_formats import check_answer
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import model_endpoint
@@ -66,8 +67,10 @@ async def create_chat_completion(
     plan = chat_plan(body)
     endpoint = chat_endpoint(services.router, principal, body.model)
     head = Head.new("chatcmpl", body.model, endpoint)
+    guard = guard_for(request, services.pii, principal, endpoint)
+    requests = await guarded_requests(guard, plan.requests)
     # Request errors surface here, before any byte is sent.
-    started = await start_all(endpoint, plan.requests)
+    started = guarded_outputs(guard, await start_all(endpoint, requests))
     return await respond(
         request,
         head,
@@ -75,6 +78,7 @@ async def create_chat_completion(
         _shape(plan),
         stream=bool(body.stream),
         include_usage=body.include_usage,
+        beside=lambda: report_fields(guard),
     )
 
 

@@ -13,6 +13,7 @@ The route bills like chat completions (:mod:`modelmart.gateway.metering`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -35,6 +36,7 @@ from modelmart.gateway.generations import (
     start_all,
 )
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
+from modelmart.gateway.pii import guard_for, guarded_outputs, guarded_requests, report_fields
 from modelmart.gateway.routes.chat import chat_endpoint
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import read_texts
@@ -135,10 +137,23 @@ async def create_completion(
     choices = _choices(body)
     endpoint = chat_endpoint(services.router, principal, body.model)
     head = Head.new("cmpl", body.model, endpoint)
-    started = await start_all(endpoint, [choice.request for choice in choices])
+    guard = guard_for(request, services.pii, principal, endpoint)
+    requests = await guarded_requests(guard, [choice.request for choice in choices])
+    # The model's prompt is the one echoed (redacted under redact-input).
+    choices = [
+        dataclasses.replace(choice, prompt=guarded.prompt or "", request=guarded)
+        for choice, guarded in zip(choices, requests, strict=True)
+    ]
+    started = guarded_outputs(guard, await start_all(endpoint, requests))
     shape = _Answering(choices, bool(body.echo), body.logprobs is not None).shape()
     return await respond(
-        request, head, started, shape, stream=bool(body.stream), include_usage=body.include_usage
+        request,
+        head,
+        started,
+        shape,
+        stream=bool(body.stream),
+        include_usage=body.include_usage,
+        beside=lambda: report_fields(guard),
     )
 
 
