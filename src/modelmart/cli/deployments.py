@@ -11,6 +11,7 @@ import typer
 from modelmart.cli import output, tables
 from modelmart.cli.models import read_json_file
 from modelmart.cli.session import client, session
+from modelmart.privacy.policy import PiiPolicy
 from modelmart.schemas.deployments import Isolation
 
 
@@ -27,6 +28,9 @@ def deploy(  # noqa: PLR0913 - one option per deployment setting
     timeout_s: Annotated[float | None, typer.Option(help="Time limit per batch.")] = None,
     isolation: Annotated[Isolation, typer.Option(help="Where instances run.")] = Isolation.PROCESS,
     wait: Annotated[bool, typer.Option(help="Return once every instance has loaded.")] = True,
+    pii_policy: Annotated[
+        PiiPolicy | None, typer.Option(help="PII policy for this deployment's requests.")
+    ] = None,
 ) -> None:
     """Serve MODEL: a pinned --version, a moving --alias, or else its latest version."""
     if version is not None and alias is not None:
@@ -35,7 +39,7 @@ def deploy(  # noqa: PLR0913 - one option per deployment setting
         view = mm.deploy(
             model, wait=wait, version=version, alias=alias, name=name, instances=instances,
             max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, timeout_s=timeout_s,
-            isolation=isolation,
+            isolation=isolation, **({} if pii_policy is None else {"pii_policy": pii_policy.value}),
         )  # fmt: skip
     output.show(ctx, view, tables.deployment_table)
 

@@ -44,6 +44,7 @@ class DeployOptions(TypedDict, total=False):
     max_delay_ms: float
     timeout_s: float | None
     isolation: Isolation | str
+    pii_policy: str
 
 
 class DeploymentChanges(TypedDict, total=False):
@@ -57,6 +58,7 @@ class DeploymentChanges(TypedDict, total=False):
     isolation: Isolation | str
     version: int
     alias: str
+    pii_policy: str
 
 
 def deploy(model: str, wait: bool, options: DeployOptions) -> Flow[DeploymentView]:
