@@ -32,7 +32,6 @@ from modelmart.accounts.keys import (
     split_key,
 )
 from modelmart.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
-from modelmart.privacy.policy import checked_policy, stored_policy, strictest
 from modelmart.schemas.accounts import (
     CreatedKey,
     KeyCreate,
@@ -43,6 +42,7 @@ from modelmart.schemas.accounts import (
     OrganizationUpdate,
     OrganizationView,
 )
+from modelmart.schemas.pii import checked_policy, stored_policy, strictest
 from modelmart.schemas.roles import Role
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import ApiKeyRow, MemberRow, OrganizationRow, PublicationRow

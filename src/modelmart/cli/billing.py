@@ -9,8 +9,8 @@ from rich.table import Table
 
 from modelmart.cli import output
 from modelmart.cli.session import client
-from modelmart.privacy.policy import PiiPolicy
 from modelmart.schemas.accounts import CreatedKey, KeyView
+from modelmart.schemas.pii import PiiPolicy
 from modelmart.schemas.roles import Role
 
 keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)

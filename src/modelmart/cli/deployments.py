@@ -11,8 +11,8 @@ import typer
 from modelmart.cli import output, tables
 from modelmart.cli.models import read_json_file
 from modelmart.cli.session import client, session
-from modelmart.privacy.policy import PiiPolicy
 from modelmart.schemas.deployments import Isolation
+from modelmart.schemas.pii import PiiPolicy
 
 
 def deploy(  # noqa: PLR0913 - one option per deployment setting

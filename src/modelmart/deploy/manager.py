@@ -22,7 +22,6 @@ from modelmart.errors import (
     NotReady,
     error_class_for,
 )
-from modelmart.privacy.policy import PiiPolicy, stored_policy
 from modelmart.registry.service import Registry
 from modelmart.schemas.deployments import (
     DeploymentRequest,
@@ -31,6 +30,7 @@ from modelmart.schemas.deployments import (
     DeploymentView,
     Isolation,
 )
+from modelmart.schemas.pii import PiiPolicy, stored_policy
 from modelmart.serving.placement import EndpointSpec, Placement, ServedVersion
 from modelmart.serving.router import Router
 from modelmart.store.deployments import DeploymentRecord, DeploymentRepository

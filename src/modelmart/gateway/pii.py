@@ -22,7 +22,6 @@ from starlette.requests import Request
 from modelmart.arrays import Array, Batch
 from modelmart.gateway.generations import Started
 from modelmart.privacy.guard import Detecting, PiiGuard
-from modelmart.privacy.policy import PiiPolicy, strictest
 from modelmart.runtimes.generation import (
     ChatMessage,
     GenerationDone,
@@ -30,6 +29,7 @@ from modelmart.runtimes.generation import (
     GenerationRequest,
     TextDelta,
 )
+from modelmart.schemas.pii import PiiPolicy, strictest
 from modelmart.serving.placement import Endpoint
 from modelmart.tenancy import Principal
 from modelmart.types import Datatype, Signature

@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from modelmart.privacy.policy import PiiPolicy
 from modelmart.privacy.spans import Span, redact_spans
+from modelmart.schemas.pii import PiiPolicy
 
 SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 """Where a streamed answer may be cut for checking: an entity (an e-mail address, a phone

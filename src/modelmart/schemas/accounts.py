@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from modelmart.privacy.policy import POLICY_FIELD_DOC
+from modelmart.schemas.pii import POLICY_FIELD_DOC
 from modelmart.schemas.roles import Role
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modelmart.privacy.policy import POLICY_FIELD_DOC
+from modelmart.schemas.pii import POLICY_FIELD_DOC
 
 
 class Isolation(StrEnum):

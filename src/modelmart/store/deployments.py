@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.errors import InvalidRequest
-from modelmart.privacy.policy import checked_policy
+from modelmart.schemas.pii import checked_policy
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import QUALIFIED_NAME_LENGTH, DeploymentRow, utc_now
 

@@ -26,7 +26,6 @@ from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.pii import PiiService
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import inference, openai, tasks
-from modelmart.privacy.policy import PiiPolicy
 from modelmart.runtimes.base import LoadRequest
 from modelmart.runtimes.generation import (
     CHAT_SIGNATURE,
@@ -35,6 +34,7 @@ from modelmart.runtimes.generation import (
     GenerationRequest,
     TextDelta,
 )
+from modelmart.schemas.pii import PiiPolicy
 from modelmart.schemas.registry import ModelInfo
 from modelmart.schemas.roles import Role
 from modelmart.serving.batcher import ClientGone

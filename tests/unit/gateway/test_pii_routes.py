@@ -16,7 +16,7 @@ from starlette.requests import Request
 from modelmart.gateway.pii import PII_GUARD_STATE, PiiService, guard_for
 from modelmart.gateway.routes import chat, completions, inference, openai, tasks
 from modelmart.privacy.guard import PiiGuard
-from modelmart.privacy.policy import PiiPolicy
+from modelmart.schemas.pii import PiiPolicy
 from modelmart.serving.placement import Endpoint
 from tests.unit.gateway.generation_fakes import ScriptedChat, pieces_of
 from tests.unit.gateway.route_fakes import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from modelmart.privacy.guard import PiiGuard
-from modelmart.privacy.policy import PiiPolicy
+from modelmart.schemas.pii import PiiPolicy
 from tests.unit.privacy.fakes import PatternDetector
 
 MAIL = "jane.doe@example.com"

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from modelmart.errors import InvalidPiiPolicy
-from modelmart.privacy.policy import POLICY_NAMES, PiiPolicy, parse_policy, strictest
+from modelmart.schemas.pii import POLICY_NAMES, PiiPolicy, parse_policy, strictest
 
 OFF, DETECT, OUTPUT, INPUT = (
     PiiPolicy.OFF,

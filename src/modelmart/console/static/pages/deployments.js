@@ -84,6 +84,7 @@ export async function render(root) {
       ["Batching", (d) => `≤${d.max_batch_size} rows, ${d.max_delay_ms} ms`],
       ["Queue", (d) => d.queue_depth],
       ["Isolation", (d) => d.isolation],
+      ["PII policy", (d) => d.pii_policy ?? "off"],
       ["Error", (d) => d.error || ""],
       ["Scale, batching, undeploy", (d) => controls(d, refresh)],
     ], deployments, "Nothing is deployed. Open a model in the Catalogue and press Deploy."));

@@ -1,5 +1,5 @@
 """PII policies: an organisation, an API key and a deployment may each set one
-(``modelmart.privacy.policy``); none is set on what exists, so nothing changes for it.
+(``modelmart.schemas.pii``); none is set on what exists, so nothing changes for it.
 
 Revision ID: 0008
 Revises: 0006
