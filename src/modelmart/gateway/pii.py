@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from modelmart.arrays import Array, Batch
 from modelmart.gateway.generations import Started
-from modelmart.privacy.guard import Detecting, PiiGuard
+from modelmart.privacy.guard import Detecting, LazyDetector, PiiGuard
 from modelmart.runtimes.generation import (
     ChatMessage,
     GenerationDone,
@@ -39,7 +39,8 @@ PII_GUARD_STATE = "pii_guard"
 
 @dataclass(frozen=True)
 class PiiService:
-    """``detector`` gives the detector (loaded on first use: the server starts without it);
+    """``detector`` gives the detector (called in a worker thread when a request first needs
+    it: the server starts without it);
     ``deployment_policy`` a deployment's own setting, by stored name."""
 
     detector: Callable[[], Detecting]
@@ -51,7 +52,7 @@ def guard_for(
 ) -> PiiGuard:
     """The request's guard, remembered on its state for the audit trail."""
     policy = strictest([principal.pii_policy, pii.deployment_policy(endpoint.spec.name)])
-    guard = PiiGuard(policy, pii.detector() if policy.detects else None)
+    guard = PiiGuard(policy, LazyDetector(pii.detector) if policy.detects else None)
     setattr(request.state, PII_GUARD_STATE, guard)
     return guard
 

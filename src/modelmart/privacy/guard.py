@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from modelmart.privacy.spans import Span, redact_spans
@@ -32,6 +32,17 @@ class Detecting(Protocol):
     """What finds personal data: :class:`~modelmart.privacy.detector.PiiDetector` or a fake."""
 
     def detect(self, text: str) -> list[Span]: ...
+
+
+class LazyDetector:
+    """A detector loaded on its first use, so that loading it (spaCy: about a second) happens
+    where detection does, in a worker thread, and only for a request that needs it."""
+
+    def __init__(self, load: Callable[[], Detecting]) -> None:
+        self._load = load
+
+    def detect(self, text: str) -> list[Span]:
+        return self._load().detect(text)
 
 
 def entities(spans: Sequence[Span]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import pytest
 from starlette.requests import Request
 
 from modelmart.gateway.pii import PII_GUARD_STATE, PiiService, guard_for
-from modelmart.gateway.routes import chat, completions, inference, openai, tasks
+from modelmart.gateway.routes import chat, completions, inference, openai, tasks, v2
 from modelmart.privacy.guard import PiiGuard
 from modelmart.schemas.pii import PiiPolicy
 from modelmart.serving.placement import Endpoint
@@ -255,3 +255,17 @@ def test_the_stricter_of_caller_and_deployment_is_in_force(
     assert guard.policy is in_force
     assert getattr(request.state, PII_GUARD_STATE) is guard
     assert isinstance(guard, PiiGuard)
+
+
+async def test_open_inference_v2_applies_the_policy_too() -> None:
+    served = endpoints()
+    app = app_with(
+        served, modules=(*MODULES, v2), pii=fake_pii({"embedder": PiiPolicy.REDACT_INPUT})
+    )
+    body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [TEXT]}]}
+    async with client_for(app) as client:
+        response = await client.post("/v2/models/embedder/infer", json=body)
+    assert response.status_code == 200, response.text
+    received = _batch_text("embedder")(served)
+    assert MAIL not in received
+    assert "<EMAIL_ADDRESS>" in received

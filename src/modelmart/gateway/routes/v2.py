@@ -17,6 +17,7 @@ from modelmart.errors import InvalidRequest, NotReady, VersionNotFound
 from modelmart.gateway.auth import Public, Reader
 from modelmart.gateway.codecs import v2 as codec
 from modelmart.gateway.metering import Caller, MeteredRoute
+from modelmart.gateway.pii import guard_for, guarded_inputs, guarded_outputs_batch
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.health import readiness
 from modelmart.gateway.services import Services, get_services
@@ -106,12 +107,16 @@ async def infer(
 ) -> Response:
     endpoint = _endpoint(services, principal, name, version)
     decoded = codec.decode_request(await request.body(), _header_length(request))
+    # The PII policy redacts here as on :predict; its report is not part of v2's answer.
+    guard = guard_for(request, services.pii, principal, endpoint)
+    inputs = await guarded_inputs(guard, endpoint.signature, decoded.inputs)
     prediction = await endpoint.predict(
-        conform_batch(endpoint.signature, decoded.inputs), request.is_disconnected
+        conform_batch(endpoint.signature, inputs), request.is_disconnected
     )
     items = {"items": batch_rows(decoded.inputs)}
     report_usage(request, prediction.model, prediction.version, items)
-    body, json_length = codec.encode_response(decoded, name, prediction.version, prediction.outputs)
+    outputs = await guarded_outputs_batch(guard, prediction.outputs)
+    body, json_length = codec.encode_response(decoded, name, prediction.version, outputs)
     if json_length is None:
         return Response(body, media_type="application/json")
     return Response(
