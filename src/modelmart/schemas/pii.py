@@ -14,7 +14,8 @@ The policy in force for a request is the strictest of the three settings
 (:func:`strictest`): a setting can only add protection, so a deployment or a key can never
 loosen what its organisation requires, nor an organisation what a deployment requires.
 
-Free of the NLP libraries: the detector is loaded only where a policy is applied.
+Free of the NLP libraries, so the SDK and the CLI can name policies; applying one is
+:mod:`modelmart.privacy.guard`'s.
 """
 
 from __future__ import annotations
