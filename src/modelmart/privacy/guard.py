@@ -15,6 +15,7 @@ is held back: the text passes as it comes and is checked behind it.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -74,6 +75,8 @@ class PiiGuard:
         self.inputs: list[list[dict[str, Any]]] = []
         self.outputs: dict[int, list[dict[str, Any]]] = {}
         self._counts: Counter[str] = Counter()
+        # The choices of one request stream concurrently, each checked in a worker thread.
+        self._lock = threading.Lock()
 
     @property
     def active(self) -> bool:
@@ -83,7 +86,8 @@ class PiiGuard:
         if self._detector is None or not text.strip():
             return []
         spans = self._detector.detect(text)
-        self._counts.update(span.type for span in spans)
+        with self._lock:
+            self._counts.update(span.type for span in spans)
         return spans
 
     def input(self, text: str) -> str:
@@ -113,7 +117,8 @@ class PiiGuard:
         """Spans found in answer ``index``'s part that starts at ``offset``."""
         moved = [Span(s.type, s.start + offset, s.end + offset, s.score) for s in spans]
         where = {} if field is None else {"field": field}
-        self.outputs.setdefault(index, []).extend({**e, **where} for e in entities(moved))
+        with self._lock:
+            self.outputs.setdefault(index, []).extend({**e, **where} for e in entities(moved))
 
     def counts(self) -> dict[str, int]:
         """How many entities of each type were found, inputs and outputs together."""
@@ -137,7 +142,7 @@ class OutputStream:
         self._field = field
         self._pending = ""  # received, not yet checked
         self._checked = 0  # where the pending text starts, in what the caller receives
-        guard.outputs.setdefault(index, [])
+        guard.record_output(index, [], 0)  # an answer with nothing found is reported empty
 
     @property
     def _holds_back(self) -> bool:
