@@ -146,6 +146,13 @@ class ImageTooLarge(InvalidImage):
     code = "image_too_large"
 
 
+class InvalidPiiPolicy(InvalidRequest):
+    """A PII policy that does not exist; the message lists those that do."""
+
+    status = 422
+    code = "invalid_pii_policy"
+
+
 class InvalidArtifact(ModelMartError):
     status = 422
     code = "invalid_artifact"

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from modelmart.errors import Forbidden, InvalidRequest
+from modelmart.schemas.pii import PiiPolicy
 from modelmart.schemas.roles import Operation, Role
 
 CATALOGUE_OWNER = "modelmart"
@@ -55,6 +56,8 @@ class Principal:
     models: frozenset[str] | None  # the key's model scope (qualified names); None: any
     published: frozenset[str]  # qualified names of models other organisations published to it
     accounts: bool = True
+    # The strictest of its organisation's and its key's PII policies (modelmart.schemas.pii).
+    pii_policy: PiiPolicy = PiiPolicy.OFF
 
     @classmethod
     def single_user(cls) -> Principal:

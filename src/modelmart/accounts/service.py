@@ -42,6 +42,7 @@ from modelmart.schemas.accounts import (
     OrganizationUpdate,
     OrganizationView,
 )
+from modelmart.schemas.pii import checked_policy, stored_policy, strictest
 from modelmart.schemas.roles import Role
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import ApiKeyRow, MemberRow, OrganizationRow, PublicationRow
@@ -134,8 +135,10 @@ class AccountService:
                 row.monthly_budget = change.monthly_budget or None
             if change.budget_action is not None:
                 row.budget_action = change.budget_action
+            if change.pii_policy is not None:
+                row.pii_policy = checked_policy(change.pii_policy)
             session.commit()
-            self._forget_keys()  # principals carry nothing of this, but plans are looked up fresh
+            self._forget_keys()  # principals carry the PII policy; plans are looked up fresh
             return _org_view(row)
 
     # --- members ------------------------------------------------------------------------
@@ -202,6 +205,7 @@ class AccountService:
                 role=spec.role.value,
                 models=spec.models,
                 requests_per_minute=spec.requests_per_minute,
+                pii_policy=checked_policy(spec.pii_policy),
                 expires_at=expires,
             )
             session.add(row)
@@ -238,6 +242,7 @@ class AccountService:
                 role=Role(old.role),
                 models=old.models,
                 requests_per_minute=old.requests_per_minute,
+                pii_policy=old.pii_policy,
             )
             expires_at = old.expires_at
         created = self.create_key(principal, slug, spec)
@@ -340,6 +345,9 @@ class AccountService:
                 is_operator=org.is_operator,
                 models=frozenset(key.models) if key.models is not None else None,
                 published=frozenset(published),
+                pii_policy=strictest(
+                    [stored_policy(org.pii_policy), stored_policy(key.pii_policy)]
+                ),
             )
             usable = _UsableKey(principal, key.secret_hash, key.expires_at)
             return _CachedKey(usable, loaded_at)

@@ -10,13 +10,14 @@ from rich.table import Table
 from modelmart.cli import output
 from modelmart.cli.session import client
 from modelmart.schemas.accounts import CreatedKey, KeyView
+from modelmart.schemas.pii import PiiPolicy
 from modelmart.schemas.roles import Role
 
 keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
 
 
 def _keys_table(keys: list[KeyView]) -> Table:
-    table = Table("id", "name", "prefix", "role", "models", "expires", "revoked")
+    table = Table("id", "name", "prefix", "role", "models", "pii policy", "expires", "revoked")
     for key in keys:
         table.add_row(
             str(key.id),
@@ -24,6 +25,7 @@ def _keys_table(keys: list[KeyView]) -> Table:
             key.prefix,
             key.role.value,
             ", ".join(key.models) if key.models is not None else "all",
+            key.pii_policy or "",
             key.expires_at.isoformat() if key.expires_at else "never",
             key.revoked_at.isoformat() if key.revoked_at else "",
         )
@@ -53,10 +55,16 @@ def create_key(
         list[str] | None, typer.Option(help="Limit the key to this model (repeatable).")
     ] = None,
     expires_in_days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
+    pii_policy: Annotated[
+        PiiPolicy | None, typer.Option(help="PII policy for this key's requests.")
+    ] = None,
 ) -> None:
     """Create a key for ORG called NAME; its secret is printed this once."""
+    policy = None if pii_policy is None else pii_policy.value
     with client(ctx) as mm:
-        created = mm.create_key(org, name, role=role, models=model, expires_in_days=expires_in_days)
+        created = mm.create_key(
+            org, name, role=role, models=model, expires_in_days=expires_in_days, pii_policy=policy
+        )
     output.show(ctx, created, _created_table)
 
 
@@ -105,3 +113,25 @@ def invoice(
         output.print_json(document)
     else:
         typer.echo(document, nl=False)
+
+
+def pii_policy(
+    ctx: typer.Context,
+    policy: Annotated[PiiPolicy, typer.Argument(help="The policy to set.")],
+    org: Annotated[str | None, typer.Option(help="Set it for this organisation.")] = None,
+    deployment: Annotated[str | None, typer.Option(help="Set it for this deployment.")] = None,
+) -> None:
+    """Set the PII policy of an --org or a --deployment (a key's is set with keys create);
+    the strictest of the organisation's, the key's and the deployment's is in force."""
+    if (org is None) == (deployment is None):
+        raise typer.BadParameter("give --org or --deployment, one of them", param_hint="--org")
+    with client(ctx) as mm:
+        if org is not None:
+            view = mm.set_org_pii_policy(org, policy.value)
+            output.say(ctx, f"{org}: PII policy {view.pii_policy}", view.model_dump(mode="json"))
+            return
+        assert deployment is not None
+        changed = mm.update_deployment(deployment, pii_policy=policy.value)
+        output.say(
+            ctx, f"{deployment}: PII policy {changed.pii_policy}", changed.model_dump(mode="json")
+        )

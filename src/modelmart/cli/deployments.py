@@ -12,6 +12,7 @@ from modelmart.cli import output, tables
 from modelmart.cli.models import read_json_file
 from modelmart.cli.session import client, session
 from modelmart.schemas.deployments import Isolation
+from modelmart.schemas.pii import PiiPolicy
 
 
 def deploy(  # noqa: PLR0913 - one option per deployment setting
@@ -36,6 +37,9 @@ def deploy(  # noqa: PLR0913 - one option per deployment setting
     target_ongoing_requests: Annotated[
         float | None, typer.Option(help="Queued or running requests per instance to aim for.")
     ] = None,
+    pii_policy: Annotated[
+        PiiPolicy | None, typer.Option(help="PII policy for this deployment's requests.")
+    ] = None,
 ) -> None:
     """Serve MODEL: a pinned --version, a moving --alias, or else its latest version. With
     --min-instances or --max-instances, the server scales it with its load."""
@@ -47,6 +51,7 @@ def deploy(  # noqa: PLR0913 - one option per deployment setting
             max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, timeout_s=timeout_s,
             isolation=isolation, min_instances=min_instances, max_instances=max_instances,
             target_ongoing_requests=target_ongoing_requests,
+            **({} if pii_policy is None else {"pii_policy": pii_policy.value}),
         )  # fmt: skip
     output.show(ctx, view, tables.deployment_table)
 

@@ -14,7 +14,7 @@ from modelmart.client.core import (
     segment,
     validated,
 )
-from modelmart.schemas.accounts import CreatedKey, KeyCreate, KeyView
+from modelmart.schemas.accounts import CreatedKey, KeyCreate, KeyView, OrganizationView
 from modelmart.schemas.roles import Role
 
 
@@ -25,15 +25,32 @@ def whoami() -> Flow[dict[str, Any]]:
 
 
 def create_key(
-    org: str, name: str, role: Role | str, models: list[str] | None, expires_in_days: int | None
+    org: str,
+    name: str,
+    role: Role | str,
+    models: list[str] | None,
+    expires_in_days: int | None,
+    pii_policy: str | None = None,
 ) -> Flow[CreatedKey]:
     body = validated(
-        KeyCreate, "key", name=name, role=role, models=models, expires_in_days=expires_in_days
+        KeyCreate,
+        "key",
+        name=name,
+        role=role,
+        models=models,
+        expires_in_days=expires_in_days,
+        pii_policy=pii_policy,
     )
     response = yield Call(
         "POST", f"/v1/orgs/{segment(org)}/keys", json=body.model_dump(mode="json")
     )
     return parse(response, CreatedKey)
+
+
+def set_org_pii_policy(org: str, policy: str) -> Flow[OrganizationView]:
+    """Set ``org``'s PII policy; the server names the valid ones if ``policy`` is not."""
+    response = yield Call("PATCH", f"/v1/orgs/{segment(org)}", json={"pii_policy": policy})
+    return parse(response, OrganizationView)
 
 
 def list_keys(org: str) -> Flow[list[KeyView]]:

@@ -24,7 +24,7 @@ from modelmart.client.serving import DeploymentChanges, DeployOptions
 from modelmart.client.sync import USER_AGENT
 from modelmart.client.training import AsyncTrainingMethods
 from modelmart.client.uploads import Progress
-from modelmart.schemas.accounts import CreatedKey, KeyView
+from modelmart.schemas.accounts import CreatedKey, KeyView, OrganizationView
 from modelmart.schemas.catalog import CatalogModel
 from modelmart.schemas.deployments import DeploymentView
 from modelmart.schemas.explanations import Explanation
@@ -225,9 +225,16 @@ class AsyncClient(AsyncTrainingMethods):
         role: Role | str = Role.INFERENCE,
         models: list[str] | None = None,
         expires_in_days: int | None = None,
+        pii_policy: str | None = None,
     ) -> CreatedKey:
-        """A new API key for ``org``; its secret (``.key``) is shown this once only."""
-        return await self._run(accounts.create_key(org, name, role, models, expires_in_days))
+        """A new API key for ``org``; its secret (``.key``) is shown this once only.
+        ``pii_policy`` adds to the organisation's (the strictest is in force)."""
+        flow = accounts.create_key(org, name, role, models, expires_in_days, pii_policy)
+        return await self._run(flow)
+
+    async def set_org_pii_policy(self, org: str, policy: str) -> OrganizationView:
+        """Set ``org``'s PII policy: off, detect, redact-output or redact-input."""
+        return await self._run(accounts.set_org_pii_policy(org, policy))
 
     async def list_keys(self, org: str) -> list[KeyView]:
         return await self._run(accounts.list_keys(org))

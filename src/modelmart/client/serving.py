@@ -48,6 +48,7 @@ class DeployOptions(TypedDict, total=False):
     min_instances: int | None
     max_instances: int | None
     target_ongoing_requests: float | None
+    pii_policy: str
 
 
 class DeploymentChanges(TypedDict, total=False):
@@ -64,6 +65,7 @@ class DeploymentChanges(TypedDict, total=False):
     min_instances: int
     max_instances: int
     target_ongoing_requests: float
+    pii_policy: str
 
 
 def deploy(model: str, wait: bool, options: DeployOptions) -> Flow[DeploymentView]:

@@ -14,7 +14,7 @@ from modelmart.client.core import Call, Flow, T, auth_headers, drive, resolve_ba
 from modelmart.client.serving import DeploymentChanges, DeployOptions
 from modelmart.client.training import TrainingMethods
 from modelmart.client.uploads import Progress
-from modelmart.schemas.accounts import CreatedKey, KeyView
+from modelmart.schemas.accounts import CreatedKey, KeyView, OrganizationView
 from modelmart.schemas.catalog import CatalogModel
 from modelmart.schemas.deployments import DeploymentView
 from modelmart.schemas.explanations import Explanation
@@ -217,9 +217,16 @@ class Client(TrainingMethods):
         role: Role | str = Role.INFERENCE,
         models: list[str] | None = None,
         expires_in_days: int | None = None,
+        pii_policy: str | None = None,
     ) -> CreatedKey:
-        """A new API key for ``org``; its secret (``.key``) is shown this once only."""
-        return self._run(accounts.create_key(org, name, role, models, expires_in_days))
+        """A new API key for ``org``; its secret (``.key``) is shown this once only.
+        ``pii_policy`` adds to the organisation's (the strictest is in force)."""
+        flow = accounts.create_key(org, name, role, models, expires_in_days, pii_policy)
+        return self._run(flow)
+
+    def set_org_pii_policy(self, org: str, policy: str) -> OrganizationView:
+        """Set ``org``'s PII policy: off, detect, redact-output or redact-input."""
+        return self._run(accounts.set_org_pii_policy(org, policy))
 
     def list_keys(self, org: str) -> list[KeyView]:
         return self._run(accounts.list_keys(org))

@@ -49,6 +49,7 @@ from modelmart.schemas.deployments import (
     DeploymentView,
     Isolation,
 )
+from modelmart.schemas.pii import PiiPolicy, stored_policy
 from modelmart.serving.placement import EndpointSpec, Placement, ServedVersion
 from modelmart.serving.router import Router
 from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
@@ -143,6 +144,7 @@ class DeploymentManager:
             timeout_s=request.timeout_s,
             isolation=request.isolation.value,
             owner=principal.owner,
+            pii_policy=request.pii_policy,
             created_at=now,
             updated_at=now,
             min_instances=low,
@@ -156,6 +158,11 @@ class DeploymentManager:
         if wait:
             await self._await_launch(deployment)
         return self._view(deployment)
+
+    def pii_policy(self, name: str) -> PiiPolicy | None:
+        """Deployment ``name``'s own PII policy (a stored name; None: not set, or none)."""
+        deployment = self._deployments.get(name)
+        return None if deployment is None else stored_policy(deployment.record.pii_policy)
 
     async def update(
         self, principal: Principal, ref: str, changes: DeploymentUpdate
@@ -390,6 +397,7 @@ class DeploymentManager:
             max_delay_ms=record.max_delay_ms,
             timeout_s=record.timeout_s or self._defaults.timeout_s,
             isolation=Isolation(record.isolation),
+            pii_policy=record.pii_policy,
             state=deployment.state,
             error=deployment.error,
             queue_depth=status.queue_depth if status else 0,

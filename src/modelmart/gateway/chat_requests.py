@@ -73,7 +73,49 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class SamplingFields(BaseModel):
+    """How the next tokens are drawn, as chat and text completions both take it. A field left
+    out or ``null`` takes OpenAI's default (llama.cpp's for its extras)."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    top_k: int | None = Field(default=None, ge=0, description="llama.cpp: 0 is off")
+    min_p: float | None = Field(default=None, ge=0, le=1, description="llama.cpp: 0 is off")
+    repetition_penalty: float | None = Field(
+        default=None, gt=0, le=10, description="llama.cpp: 1 is none"
+    )
+    user: str | None = Field(default=None, description="accepted and ignored")
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+
+    def sampling(self) -> dict[str, Any]:
+        """The :class:`GenerationRequest` fields these set, defaults filled in;
+        InvalidRequest for stops it cannot take."""
+        return {
+            "temperature": 1.0 if self.temperature is None else self.temperature,
+            "top_p": 1.0 if self.top_p is None else self.top_p,
+            "stop": _stops(self.stop),
+            "seed": self.seed,
+            "presence_penalty": self.presence_penalty or 0.0,
+            "frequency_penalty": self.frequency_penalty or 0.0,
+            "top_k": self.top_k or 0,
+            "min_p": self.min_p or 0.0,
+            "repetition_penalty": (
+                1.0 if self.repetition_penalty is None else self.repetition_penalty
+            ),
+        }
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether a streamed answer ends with a usage chunk."""
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(SamplingFields):
     """OpenAI's chat completions request. A field left out or ``null`` takes OpenAI's default."""
 
     model_config = ConfigDict(
@@ -91,17 +133,9 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1, description="a deployment name, as GET /v1/models lists")
     messages: list[MessageIn]
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
     n: int | None = Field(default=None, ge=1, description="choices, at most 8")
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
     response_format: ResponseFormat | None = None
@@ -110,12 +144,6 @@ class ChatCompletionRequest(BaseModel):
     parallel_tool_calls: bool | None = Field(
         default=None, description="accepted: an answer may hold several calls with auto"
     )
-    top_k: int | None = Field(default=None, ge=0, description="llama.cpp: 0 is off")
-    min_p: float | None = Field(default=None, ge=0, le=1, description="llama.cpp: 0 is off")
-    repetition_penalty: float | None = Field(
-        default=None, gt=0, le=10, description="llama.cpp: 1 is none"
-    )
-    user: str | None = Field(default=None, description="accepted and ignored")
 
 
 @dataclass(frozen=True)
@@ -144,15 +172,7 @@ def chat_plan(body: ChatCompletionRequest) -> ChatPlan:
     request = GenerationRequest(
         messages=read_messages(body.messages),
         max_tokens=_max_tokens(body),
-        temperature=1.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p,
-        stop=_stops(body.stop),
-        seed=body.seed,
-        presence_penalty=body.presence_penalty or 0.0,
-        frequency_penalty=body.frequency_penalty or 0.0,
-        top_k=body.top_k or 0,
-        min_p=body.min_p or 0.0,
-        repetition_penalty=1.0 if body.repetition_penalty is None else body.repetition_penalty,
+        **body.sampling(),
         # A forced call is the whole answer: its grammar wins over response_format's.
         grammar=tools.grammar or (None if schema is None else schema_grammar(schema)),
         tools=tools.shown,

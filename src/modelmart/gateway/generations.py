@@ -1,6 +1,7 @@
 """Several generations for one request (OpenAI's ``n``, a list of prompts), run concurrently:
 started together so a request error surfaces before any byte is sent, merged as they stream,
-all stopped when the client leaves. Shared by chat and text completions.
+all stopped when the client leaves. Shared by chat and text completions, down to the answer
+itself (:func:`respond`): each route says only how one choice reads (:class:`AnswerShape`).
 """
 
 from __future__ import annotations
@@ -8,15 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
-from modelmart.errors import InvalidRequest
+from modelmart.errors import InvalidRequest, ModelMartError
 from modelmart.gateway.energy import ENERGY_JOULES, energy_usage
-from modelmart.gateway.responses import dumps
+from modelmart.gateway.openai_errors import openai_error_body
+from modelmart.gateway.responses import FastJSONResponse, dumps
+from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.generation import (
     GenerationDone,
     GenerationEvent,
@@ -42,7 +48,7 @@ class Started:
     events: AsyncGenerator[GenerationEvent, None]
     first: GenerationEvent | None = None
 
-    async def all(self) -> AsyncIterator[GenerationEvent]:
+    async def all(self) -> AsyncGenerator[GenerationEvent, None]:
         """Every event, the first included; closes the generation when left early."""
         async with contextlib.aclosing(self.events):
             if self.first is not None:
@@ -224,3 +230,176 @@ def legacy_logprobs(tokens: Sequence[TokenLogprob], offset: int) -> dict[str, An
         "top_logprobs": [{top.token: top.logprob for top in token.top} for token in tokens],
         "text_offset": offsets,
     }
+
+
+@dataclass(frozen=True)
+class Head:
+    """What every chunk and the whole answer of one request share."""
+
+    id: str
+    created: int
+    model: str
+    served_model: str
+    served_version: int
+
+    @classmethod
+    def new(cls, id_prefix: str, model: str, endpoint: Endpoint) -> Head:
+        """A new answer's head, ``model`` the name the caller asked for."""
+        target = endpoint.spec.target
+        return cls(
+            id=f"{id_prefix}-{uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=model,
+            served_model=target.model,
+            served_version=target.version,
+        )
+
+    def fields(self, kind: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": kind,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+        }
+
+
+@dataclass
+class Collected:
+    """One choice's whole answer."""
+
+    text: str
+    logprobs: list[TokenLogprob]
+    done: GenerationDone
+
+
+async def collect(started: Started) -> Collected:
+    parts: list[str] = []
+    logprobs: list[TokenLogprob] = []
+    done: GenerationDone | None = None
+    async for event in started.all():
+        if isinstance(event, GenerationDone):
+            done = event
+        else:
+            parts.append(event.text)
+            logprobs.extend(event.logprobs)
+    assert done is not None  # every generation not stopped by its caller ends so
+    return Collected("".join(parts), logprobs, done)
+
+
+class StreamedPiece(Protocol):
+    """One chunk's worth of one choice; ``done`` on the choice's finish chunk."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def done(self) -> GenerationDone | None: ...
+
+
+PieceT = TypeVar("PieceT", bound=StreamedPiece)
+
+
+@dataclass(frozen=True)
+class AnswerShape(Generic[PieceT]):
+    """How a route's answer reads: ``kind`` and ``chunk_kind`` its ``object`` whole and
+    streamed; ``choices`` the whole answer's choices; ``opening`` the pieces sent before any
+    generation's; ``stream`` one choice's pieces; ``choice_chunk`` a piece as a chunk's
+    choice."""
+
+    kind: str
+    chunk_kind: str
+    choices: Callable[[list[Collected]], list[dict[str, Any]]]
+    stream: Callable[[int, Started], AsyncIterator[PieceT]]
+    choice_chunk: Callable[[PieceT], dict[str, Any]]
+    opening: Callable[[], Sequence[PieceT]] = lambda: ()
+
+
+def _report(request: Request, head: Head, usage: dict[str, Any]) -> None:
+    report_usage(request, head.served_model, head.served_version, billed_units(usage))
+
+
+async def respond(
+    request: Request,
+    head: Head,
+    started: list[Started],
+    shape: AnswerShape[PieceT],
+    *,
+    stream: bool,
+    include_usage: bool,
+    beside: Callable[[], dict[str, Any]] = dict,
+) -> Response:
+    """The answer to a request whose generations have ``started``: whole, or streamed as
+    server-sent events. Usage is reported (billed) once every generation has ended.
+    ``beside`` gives fields that go beside the choices once they are all known (in a chunk
+    of their own before ``[DONE]`` when streamed)."""
+    if stream:
+        events = _sse(request, head, started, shape, include_usage, beside)
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    return await _whole(request, head, started, shape, beside)
+
+
+async def _whole(
+    request: Request,
+    head: Head,
+    started: list[Started],
+    shape: AnswerShape[PieceT],
+    beside: Callable[[], dict[str, Any]],
+) -> Response:
+    try:
+        # Nobody will read the answer once the client is gone: stop the model.
+        answers = await unless_gone(request, [collect(generation) for generation in started])
+    finally:
+        for generation in started:  # those never begun, when the client left at once
+            await generation.events.aclose()
+    if answers is None:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    choices = shape.choices(answers)
+    usage = generation_usage(request, [answer.done for answer in answers])
+    _report(request, head, usage)
+    answer = {**head.fields(shape.kind), "choices": choices, "usage": usage}
+    return FastJSONResponse({**answer, **beside()})
+
+
+async def _sse(
+    request: Request,
+    head: Head,
+    started: list[Started],
+    shape: AnswerShape[PieceT],
+    include_usage: bool,
+    beside: Callable[[], dict[str, Any]],
+) -> AsyncIterator[bytes]:
+    """The answers as OpenAI streams them: the opening chunks, each choice's chunks as they
+    come and its finish chunk, the usage chunk when asked for, then ``[DONE]``. Usage is
+    reported before the last finish chunk."""
+    dones: dict[int, GenerationDone] = {}
+    usage: dict[str, Any] = {}
+    nulled: dict[str, Any] = {"usage": None} if include_usage else {}
+
+    def chunk(piece: PieceT) -> bytes:
+        choice = shape.choice_chunk(piece)
+        return sse_event({**head.fields(shape.chunk_kind), "choices": [choice], **nulled})
+
+    try:
+        for piece in shape.opening():
+            yield chunk(piece)
+        streams = [shape.stream(index, s) for index, s in enumerate(started)]
+        async for piece in merge(streams):
+            if piece.done is not None:
+                dones[piece.index] = piece.done
+                if len(dones) == len(started):
+                    usage = generation_usage(request, [dones[i] for i in sorted(dones)])
+                    _report(request, head, usage)
+            yield chunk(piece)
+    except ModelMartError as exc:  # the model failed mid-answer: the SDK raises this error
+        yield sse_event(openai_error_body(exc))
+        return
+    finally:
+        for generation in started:  # stops the models when the client left early
+            await generation.events.aclose()
+    if include_usage:
+        yield sse_event({**head.fields(shape.chunk_kind), "choices": [], "usage": usage})
+    extra = beside()
+    if extra:
+        yield sse_event({**head.fields(shape.chunk_kind), "choices": [], **nulled, **extra})
+    yield b"data: [DONE]\n\n"

@@ -23,7 +23,9 @@ from modelmart.deploy.manager import DeploymentManager, ServingDefaults
 from modelmart.energy.meters import EnergySetup, energy_setup
 from modelmart.gateway.bootstrap import bootstrap_operator
 from modelmart.gateway.observability import Metrics
+from modelmart.gateway.pii import PiiService
 from modelmart.gateway.training_services import TrainingServices, start_training_services
+from modelmart.privacy.redaction import default_detector
 from modelmart.registry.inspection import IsolatedInspector
 from modelmart.registry.service import Registry
 from modelmart.serving.batcher import Admission
@@ -47,6 +49,7 @@ class Services:
     audit: AuditLog
     training: TrainingServices
     catalogue: Catalogue
+    pii: PiiService
     energy: EnergySetup = field(default_factory=EnergySetup)
 
 
@@ -129,6 +132,7 @@ async def build_services(
             training=training,
             catalogue=catalogue,
             energy=energy,
+            pii=PiiService(default_detector, manager.pii_policy),
         )
 
 

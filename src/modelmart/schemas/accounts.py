@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from modelmart.schemas.pii import POLICY_FIELD_DOC
 from modelmart.schemas.roles import Role
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -42,6 +43,7 @@ class OrganizationUpdate(BaseModel):
         description="spend limit per month as a decimal string, '' to remove",
     )
     budget_action: str | None = Field(default=None, pattern=r"^(stop|alert)$")
+    pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
 
 
 class OrganizationView(BaseModel):
@@ -53,6 +55,7 @@ class OrganizationView(BaseModel):
     data_sharing_consent: bool
     monthly_budget: str | None
     budget_action: str
+    pii_policy: str | None = None
     created_at: datetime
 
 
@@ -82,6 +85,7 @@ class KeyCreate(BaseModel):
     requests_per_minute: int | None = Field(
         default=None, gt=0, le=MAX_PER_MINUTE, description="this key's own limit, below the plan's"
     )
+    pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
 
 
 class KeyView(BaseModel):
@@ -91,6 +95,7 @@ class KeyView(BaseModel):
     role: Role
     models: list[str] | None
     requests_per_minute: int | None
+    pii_policy: str | None = None
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None

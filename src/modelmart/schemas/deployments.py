@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from modelmart.schemas.pii import POLICY_FIELD_DOC
+
 
 class Isolation(StrEnum):
     PROCESS = "process"  # a worker process per instance: crashes and hangs are contained
@@ -65,6 +67,8 @@ class _Tuning(BaseModel):
         _check_bounds(self.min_instances, self.max_instances)
         return self
 
+    pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
+
 
 class DeploymentRequest(_Tuning):
     """Serve ``model`` at a pinned ``version`` or following an ``alias`` (never both); with
@@ -99,6 +103,7 @@ class DeploymentUpdate(BaseModel):
     max_delay_ms: float | None = Field(default=None, ge=0, le=10_000)
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
     isolation: Isolation | None = None
+    pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     alias: str | None = Field(default=None, min_length=1, max_length=64)
     min_instances: int | None = Field(default=None, ge=0, le=64)
@@ -134,3 +139,4 @@ class DeploymentView(BaseModel):
     max_instances: int | None = None
     target_ongoing_requests: float = DEFAULT_TARGET_ONGOING
     desired_instances: int = 0
+    pii_policy: str | None = None

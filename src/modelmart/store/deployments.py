@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.errors import AlreadyExists, InvalidRequest
+from modelmart.schemas.pii import checked_policy
 from modelmart.store.db import lock_for_write
 from modelmart.store.tables import QUALIFIED_NAME_LENGTH, DeploymentRow, utc_now
 
@@ -37,6 +38,7 @@ class DeploymentRecord:
     timeout_s: float | None = None
     isolation: Isolation = "process"
     owner: str = ""
+    pii_policy: str | None = None  # a PiiPolicy value; None: not set
     created_at: datetime | None = None
     updated_at: datetime | None = None
     # Autoscaling: both bounds or neither (a fixed ``instances``); ``instances`` is then the
@@ -69,6 +71,7 @@ class DeploymentRecord:
                 f"deployment {self.name!r} has isolation {self.isolation!r}; "
                 f"expected one of {', '.join(_ISOLATIONS)}"
             )
+        checked_policy(self.pii_policy)  # InvalidPiiPolicy, naming the valid ones
         if self.instances < 1 or self.max_batch_size < 1 or self.max_delay_ms < 0:
             raise InvalidRequest(
                 f"deployment {self.name!r} needs instances >= 1, max_batch_size >= 1 and "
@@ -109,6 +112,7 @@ _SPEC_FIELDS = (
     "min_instances",
     "max_instances",
     "target_ongoing_requests",
+    "pii_policy",
 )
 
 
@@ -125,6 +129,7 @@ def _record_of(row: DeploymentRow) -> DeploymentRecord:
         timeout_s=row.timeout_s,
         isolation=isolation,
         owner=row.owner,
+        pii_policy=row.pii_policy,
         created_at=row.created_at,
         updated_at=row.updated_at,
         min_instances=row.min_instances,

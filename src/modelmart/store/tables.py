@@ -147,6 +147,7 @@ class DeploymentRow(Base):
     isolation: Mapped[str] = mapped_column(String(16))
     # The organisation that made it; "" for deployments made with authentication off.
     owner: Mapped[str] = mapped_column(String(64), default="")
+    pii_policy: Mapped[str | None] = mapped_column(String(16))  # modelmart.schemas.pii
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
     # Autoscaling bounds (both set, or neither for a fixed count) and its target load.
@@ -236,6 +237,7 @@ class OrganizationRow(Base):
     data_sharing_consent: Mapped[bool] = mapped_column(default=False)
     monthly_budget: Mapped[str | None] = mapped_column(String(MONEY_LENGTH))
     budget_action: Mapped[str] = mapped_column(String(16), default="stop")
+    pii_policy: Mapped[str | None] = mapped_column(String(16))  # modelmart.schemas.pii
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
@@ -263,6 +265,7 @@ class ApiKeyRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     models: Mapped[list[str] | None] = mapped_column(JSON)
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    pii_policy: Mapped[str | None] = mapped_column(String(16))  # modelmart.schemas.pii
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()

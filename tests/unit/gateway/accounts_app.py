@@ -109,6 +109,7 @@ def build_platform(
         audit=audit,
         training=cast(Any, None),
         catalogue=cast(Any, None),
+        pii=cast(Any, None),
     )
     return Platform(app, keyed, billing_service, registry, audit, deployments, metrics)
 

@@ -24,6 +24,7 @@ from modelmart.config import Settings
 from modelmart.energy.meters import EnergySetup
 from modelmart.errors import ContextLengthExceeded, ModelNotFound, Unauthenticated, WorkerCrashed
 from modelmart.gateway.errors import install_error_handlers
+from modelmart.gateway.pii import PiiService
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import inference, openai, tasks
 from modelmart.runtimes.base import LoadRequest
@@ -34,6 +35,7 @@ from modelmart.runtimes.generation import (
     GenerationRequest,
     TextDelta,
 )
+from modelmart.schemas.pii import PiiPolicy
 from modelmart.schemas.registry import ModelInfo
 from modelmart.schemas.roles import Role
 from modelmart.serving.batcher import ClientGone
@@ -47,6 +49,7 @@ from modelmart.serving.placement import (
 from modelmart.serving.router import Router
 from modelmart.tenancy import CATALOGUE_OWNER, DeploymentAccess, Principal
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, TensorSpec
+from tests.unit.privacy.fakes import PatternDetector
 
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TEXT = TensorSpec(name="text", datatype=Datatype.BYTES, shape=(-1,))
@@ -293,15 +296,24 @@ class FakeBilling:
         self.settled.append(entry)
 
 
+def fake_pii(policies: Mapping[str, PiiPolicy] | None = None) -> PiiService:
+    """PII policies by deployment name (none set by default), found by pattern."""
+    detector = PatternDetector()
+    chosen = dict(policies or {})
+    return PiiService(lambda: detector, chosen.get)
+
+
 def fake_services(
     router: Router,
     registry: object = None,
     *,
     accounts: FakeAccounts | None = None,
     billing: object = None,
+    pii: PiiService | None = None,
 ) -> SimpleNamespace:
     """What the routes read of the services; accounts are on when ``accounts`` is given."""
     return SimpleNamespace(
+        pii=pii or fake_pii(),
         settings=SimpleNamespace(
             auth_enabled=accounts is not None,
             max_request_pixels=Settings.model_fields["max_request_pixels"].default,
@@ -321,6 +333,7 @@ def app_with(
     router: Router | None = None,
     accounts: FakeAccounts | None = None,
     billing: object = None,
+    pii: PiiService | None = None,
 ) -> FastAPI:
     """An app with ``modules``' routes; ``endpoints`` are added to ``router`` as the
     platform's deployments."""
@@ -330,7 +343,9 @@ def app_with(
     install_error_handlers(app)
     for module in modules:
         app.include_router(module.router)
-    app.state.services = fake_services(router, registry, accounts=accounts, billing=billing)
+    app.state.services = fake_services(
+        router, registry, accounts=accounts, billing=billing, pii=pii
+    )
     return app
 
 

@@ -1,7 +1,7 @@
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelmart.errors import InvalidRequest
+from modelmart.errors import InvalidPiiPolicy, InvalidRequest
 from modelmart.store.deployments import DeploymentRecord, DeploymentRepository
 
 
@@ -30,3 +30,15 @@ def test_save_get_list_delete(sessions: sessionmaker[Session]) -> None:
     assert repository.delete("a") is True
     assert repository.delete("a") is False
     assert repository.get("a") is None
+
+
+def test_a_deployments_pii_policy_is_checked_and_kept(sessions: sessionmaker[Session]) -> None:
+    repository = DeploymentRepository(sessions)
+    repository.save(
+        DeploymentRecord(name="chat", model_name="smol", version=1, pii_policy="detect")
+    )
+    stored = repository.get("chat")
+    assert stored is not None
+    assert stored.pii_policy == "detect"
+    with pytest.raises(InvalidPiiPolicy):
+        DeploymentRecord(name="chat", model_name="smol", version=1, pii_policy="redact")

@@ -18,38 +18,30 @@ The route bills (:mod:`modelmart.gateway.metering`): a stream's end waits for it
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from modelmart.errors import BadModelOutput, InvalidRequest, ModelMartError
+from modelmart.errors import BadModelOutput, InvalidRequest
 from modelmart.gateway.chat_requests import ChatCompletionRequest, ChatPlan, chat_plan
 from modelmart.gateway.generations import (
-    CLIENT_CLOSED_REQUEST,
-    SSE_HEADERS,
+    AnswerShape,
+    Collected,
+    Head,
     Started,
-    billed_units,
     chat_logprobs,
-    generation_usage,
-    merge,
-    sse_event,
+    respond,
     start_all,
-    unless_gone,
 )
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
-from modelmart.gateway.openai_errors import openai_error_body
+from modelmart.gateway.pii import guard_for, guarded_outputs, guarded_requests, report_fields
 from modelmart.gateway.response_formats import check_answer
-from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import model_endpoint
 from modelmart.gateway.tool_calls import Piece, ToolCallParser, call_object, split_answer
-from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.generation import (
     FinishReason,
     GenerationDone,
@@ -67,27 +59,6 @@ CHAT_EXAMPLE = "smollm2-135m-instruct"
 ChoiceFinish = FinishReason | Literal["tool_calls"]
 
 
-class _Completion(BaseModel):
-    """What every chunk and the whole answer of one completion share."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    created: int
-    model: str
-    served_model: str
-    served_version: int
-
-    def head(self, kind: Literal["chat.completion", "chat.completion.chunk"]) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": kind,
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": None,
-        }
-
-
 @router.post("/chat/completions", response_model=None)
 async def create_chat_completion(
     body: ChatCompletionRequest, request: Request, principal: Caller, services: ServicesDep
@@ -95,21 +66,20 @@ async def create_chat_completion(
     """Continue a conversation with a deployed chat model (OpenAI's chat completions)."""
     plan = chat_plan(body)
     endpoint = chat_endpoint(services.router, principal, body.model)
-    target = endpoint.spec.target
-    completion = _Completion(
-        id=f"chatcmpl-{uuid.uuid4().hex}",
-        created=int(time.time()),
-        model=body.model,
-        served_model=target.model,
-        served_version=target.version,
-    )
+    head = Head.new("chatcmpl", body.model, endpoint)
+    guard = guard_for(request, services.pii, principal, endpoint)
+    requests = await guarded_requests(guard, plan.requests)
     # Request errors surface here, before any byte is sent.
-    started = await start_all(endpoint, plan.requests)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = _sse(started, plan, completion, request, include_usage)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-    return await _whole(started, plan, completion, request)
+    started = guarded_outputs(guard, await start_all(endpoint, requests))
+    return await respond(
+        request,
+        head,
+        started,
+        _shape(plan),
+        stream=bool(body.stream),
+        include_usage=body.include_usage,
+        beside=lambda: report_fields(guard),
+    )
 
 
 def chat_endpoint(router: Router, principal: Principal, name: str) -> Endpoint:
@@ -123,11 +93,6 @@ def chat_endpoint(router: Router, principal: Principal, name: str) -> Endpoint:
             details={"param": "model"},
         )
     return endpoint
-
-
-def _report(request: Request, completion: _Completion, usage: dict[str, Any]) -> None:
-    units = billed_units(usage)
-    report_usage(request, completion.served_model, completion.served_version, units)
 
 
 def _finish(
@@ -149,27 +114,22 @@ def _finish(
     return "stop"
 
 
-@dataclass
-class _Answer:
-    text: list[str] = field(default_factory=list)
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    done: GenerationDone | None = None
+def _shape(plan: ChatPlan) -> AnswerShape[_Out]:
+    return AnswerShape(
+        kind="chat.completion",
+        chunk_kind="chat.completion.chunk",
+        choices=lambda answers: [_whole_choice(i, a, plan) for i, a in enumerate(answers)],
+        stream=lambda index, started: _choice_stream(index, started, plan),
+        choice_chunk=lambda out: _choice_chunk(out, plan),
+        # A role chunk per choice first, as OpenAI sends.
+        opening=lambda: [
+            _Out(index, {"role": "assistant", "content": ""}) for index in range(len(plan.requests))
+        ],
+    )
 
 
-async def _collect(started: Started) -> _Answer:
-    answer = _Answer()
-    async for event in started.all():
-        if isinstance(event, GenerationDone):
-            answer.done = event
-        else:
-            answer.text.append(event.text)
-            answer.logprobs.extend(event.logprobs)
-    return answer
-
-
-def _whole_choice(index: int, answer: _Answer, plan: ChatPlan) -> dict[str, Any]:
-    assert answer.done is not None  # every generation not stopped by its caller ends so
-    text = "".join(answer.text)
+def _whole_choice(index: int, answer: Collected, plan: ChatPlan) -> dict[str, Any]:
+    text = answer.text
     content, calls = split_answer(text, plan.tools.declared) if plan.tools.declared else (text, [])
     finish = _finish(plan, content, calls, answer.done)
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
@@ -181,27 +141,6 @@ def _whole_choice(index: int, answer: _Answer, plan: ChatPlan) -> dict[str, Any]
         "logprobs": chat_logprobs(answer.logprobs) if plan.logprobs else None,
         "finish_reason": finish,
     }
-
-
-async def _whole(
-    started: list[Started], plan: ChatPlan, completion: _Completion, request: Request
-) -> Response:
-    try:
-        # Nobody will read the answer once the client is gone: stop the model.
-        answers = await unless_gone(request, [_collect(generation) for generation in started])
-    finally:
-        for generation in started:  # those never begun, when the client left at once
-            await generation.events.aclose()
-    if answers is None:
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
-    choices = [_whole_choice(index, answer, plan) for index, answer in enumerate(answers)]
-    usage = generation_usage(
-        request, [answer.done for answer in answers if answer.done is not None]
-    )
-    _report(request, completion, usage)
-    return FastJSONResponse(
-        {**completion.head("chat.completion"), "choices": choices, "usage": usage}
-    )
 
 
 @dataclass(frozen=True)
@@ -257,49 +196,11 @@ async def _choice_stream(index: int, started: Started, plan: ChatPlan) -> AsyncI
     yield _Out(index, {}, tuple(logprobs), finish, done)
 
 
-def _chunk(completion: _Completion, out: _Out, plan: ChatPlan, include_usage: bool) -> bytes:
+def _choice_chunk(out: _Out, plan: ChatPlan) -> dict[str, Any]:
     logprobs = chat_logprobs(out.logprobs) if plan.logprobs and out.logprobs else None
-    choice = {"index": out.index, "delta": out.delta, "logprobs": logprobs}
-    usage: dict[str, Any] = {"usage": None} if include_usage else {}
-    return sse_event(
-        {
-            **completion.head("chat.completion.chunk"),
-            "choices": [{**choice, "finish_reason": out.finish}],
-            **usage,
-        }
-    )
-
-
-async def _sse(
-    started: list[Started],
-    plan: ChatPlan,
-    completion: _Completion,
-    request: Request,
-    include_usage: bool,
-) -> AsyncIterator[bytes]:
-    """The answers as OpenAI streams them: a role chunk per choice, their content chunks as
-    they come, a finish chunk each, the usage chunk when asked for, then ``[DONE]``. Usage
-    is reported before the last finish chunk."""
-    dones: dict[int, GenerationDone] = {}
-    usage: dict[str, Any] = {}
-    try:
-        for index in range(len(started)):
-            role = _Out(index, {"role": "assistant", "content": ""})
-            yield _chunk(completion, role, plan, include_usage)
-        streams = [_choice_stream(i, s, plan) for i, s in enumerate(started)]
-        async for out in merge(streams):
-            if out.done is not None:
-                dones[out.index] = out.done
-                if len(dones) == len(started):
-                    usage = generation_usage(request, [dones[i] for i in sorted(dones)])
-                    _report(request, completion, usage)
-            yield _chunk(completion, out, plan, include_usage)
-    except ModelMartError as exc:  # the model failed mid-answer: the SDK raises this error
-        yield sse_event(openai_error_body(exc))
-        return
-    finally:
-        for generation in started:  # stops the models when the client left early
-            await generation.events.aclose()
-    if include_usage:
-        yield sse_event({**completion.head("chat.completion.chunk"), "choices": [], "usage": usage})
-    yield b"data: [DONE]\n\n"
+    return {
+        "index": out.index,
+        "delta": out.delta,
+        "logprobs": logprobs,
+        "finish_reason": out.finish,
+    }

@@ -13,39 +13,33 @@ The route bills like chat completions (:mod:`modelmart.gateway.metering`).
 
 from __future__ import annotations
 
-import time
-import uuid
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response, StreamingResponse
+from pydantic import ConfigDict, Field
+from starlette.responses import Response
 
-from modelmart.errors import InvalidRequest, ModelMartError
-from modelmart.gateway.chat_requests import MAX_STOPS, StreamOptions
+from modelmart.errors import InvalidRequest
+from modelmart.gateway.chat_requests import SamplingFields
 from modelmart.gateway.generations import (
-    CLIENT_CLOSED_REQUEST,
-    SSE_HEADERS,
+    AnswerShape,
+    Collected,
+    Head,
     Started,
-    billed_units,
     check_choices,
-    generation_usage,
     legacy_logprobs,
-    merge,
+    respond,
     seeded,
-    sse_event,
     start_all,
-    unless_gone,
 )
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
-from modelmart.gateway.openai_errors import openai_error_body
-from modelmart.gateway.responses import FastJSONResponse
+from modelmart.gateway.pii import guard_for, guarded_outputs, guarded_requests, report_fields
 from modelmart.gateway.routes.chat import chat_endpoint
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import read_texts
-from modelmart.gateway.usage import report_usage
 from modelmart.runtimes.generation import (
     FinishReason,
     GenerationDone,
@@ -61,7 +55,7 @@ DEFAULT_MAX_TOKENS = 16
 MAX_LOGPROBS = 5
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(SamplingFields):
     """OpenAI's text completions request. A field left out or ``null`` takes OpenAI's
     default."""
 
@@ -77,25 +71,11 @@ class CompletionRequest(BaseModel):
     model: str = Field(min_length=1, description="a deployment name, as GET /v1/models lists")
     prompt: str | list[Any] = Field(description="a text or a list of texts")
     max_tokens: int | None = Field(default=DEFAULT_MAX_TOKENS, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
     n: int | None = Field(default=None, ge=1, description="choices per prompt")
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
     echo: bool | None = False
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
     suffix: str | None = Field(default=None, description="refused: no fill-in-the-middle")
     best_of: int | None = Field(default=None, ge=1, description="only equal to n")
-    top_k: int | None = Field(default=None, ge=0, description="llama.cpp: 0 is off")
-    min_p: float | None = Field(default=None, ge=0, le=1, description="llama.cpp: 0 is off")
-    repetition_penalty: float | None = Field(
-        default=None, gt=0, le=10, description="llama.cpp: 1 is none"
-    )
-    user: str | None = Field(default=None, description="accepted and ignored")
 
 
 @dataclass(frozen=True)
@@ -112,27 +92,14 @@ def _choices(body: CompletionRequest) -> list[_Choice]:
     prompts = read_texts(body.prompt, "prompt")
     per_prompt = body.n or 1
     check_choices(len(prompts) * per_prompt)
-    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-    if len(stops) > MAX_STOPS or not all(stops):
-        raise InvalidRequest(
-            f"'stop' takes up to {MAX_STOPS} non-empty strings; got {stops!r}",
-            details={"param": "stop"},
-        )
+    sampling = body.sampling()
     choices = []
     for number, prompt in enumerate(prompts):
         request = GenerationRequest(
             messages=(),
             prompt=prompt,
             max_tokens=body.max_tokens or DEFAULT_MAX_TOKENS,
-            temperature=1.0 if body.temperature is None else body.temperature,
-            top_p=1.0 if body.top_p is None else body.top_p,
-            stop=tuple(stops),
-            seed=body.seed,
-            presence_penalty=body.presence_penalty or 0.0,
-            frequency_penalty=body.frequency_penalty or 0.0,
-            top_k=body.top_k or 0,
-            min_p=body.min_p or 0.0,
-            repetition_penalty=1.0 if body.repetition_penalty is None else body.repetition_penalty,
+            **sampling,
             logprobs=body.logprobs is not None,
             top_logprobs=body.logprobs or 0,
         )
@@ -162,24 +129,6 @@ def _refuse_unsupported(body: CompletionRequest) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Head:
-    id: str
-    created: int
-    model: str
-    served_model: str
-    served_version: int
-
-    def fields(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": None,
-        }
-
-
 @router.post("/completions", response_model=None)
 async def create_completion(
     body: CompletionRequest, request: Request, principal: Caller, services: ServicesDep
@@ -187,77 +136,25 @@ async def create_completion(
     """Continue a text with a deployed text-generation model (OpenAI's legacy completions)."""
     choices = _choices(body)
     endpoint = chat_endpoint(services.router, principal, body.model)
-    target = endpoint.spec.target
-    head = _Head(
-        id=f"cmpl-{uuid.uuid4().hex}",
-        created=int(time.time()),
-        model=body.model,
-        served_model=target.model,
-        served_version=target.version,
-    )
-    started = await start_all(endpoint, [choice.request for choice in choices])
-    echo = bool(body.echo)
-    logprobs = body.logprobs is not None
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        answer = _Answering(head, choices, echo, logprobs)
-        stream = answer.sse(started, request, include_usage)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-    return await _whole(head, choices, started, request, echo, logprobs)
-
-
-def _report(request: Request, head: _Head, usage: dict[str, Any]) -> None:
-    report_usage(request, head.served_model, head.served_version, billed_units(usage))
-
-
-@dataclass
-class _Collected:
-    text: str
-    logprobs: list[TokenLogprob]
-    done: GenerationDone
-
-
-async def _collect(started: Started) -> _Collected:
-    parts: list[str] = []
-    logprobs: list[TokenLogprob] = []
-    done: GenerationDone | None = None
-    async for event in started.all():
-        if isinstance(event, GenerationDone):
-            done = event
-        else:
-            parts.append(event.text)
-            logprobs.extend(event.logprobs)
-    assert done is not None  # every generation not stopped by its caller ends so
-    return _Collected("".join(parts), logprobs, done)
-
-
-async def _whole(
-    head: _Head,
-    choices: Sequence[_Choice],
-    started: list[Started],
-    request: Request,
-    echo: bool,
-    logprobs: bool,
-) -> Response:
-    try:
-        answers = await unless_gone(request, [_collect(generation) for generation in started])
-    finally:
-        for generation in started:
-            await generation.events.aclose()
-    if answers is None:
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
-    data = [
-        {
-            "text": (choice.prompt if echo else "") + answer.text,
-            "index": choice.index,
-            "logprobs": legacy_logprobs(answer.logprobs, len(choice.prompt)) if logprobs else None,
-            "finish_reason": answer.done.finish_reason,
-        }
-        for choice, answer in zip(choices, answers, strict=True)
+    head = Head.new("cmpl", body.model, endpoint)
+    guard = guard_for(request, services.pii, principal, endpoint)
+    requests = await guarded_requests(guard, [choice.request for choice in choices])
+    # The model's prompt is the one echoed (redacted under redact-input).
+    choices = [
+        dataclasses.replace(choice, prompt=guarded.prompt or "", request=guarded)
+        for choice, guarded in zip(choices, requests, strict=True)
     ]
-    usage = generation_usage(request, [answer.done for answer in answers])
-    _report(request, head, usage)
-    return FastJSONResponse({**head.fields(), "choices": data, "usage": usage})
+    started = guarded_outputs(guard, await start_all(endpoint, requests))
+    shape = _Answering(choices, bool(body.echo), body.logprobs is not None).shape()
+    return await respond(
+        request,
+        head,
+        started,
+        shape,
+        stream=bool(body.stream),
+        include_usage=body.include_usage,
+        beside=lambda: report_fields(guard),
+    )
 
 
 @dataclass(frozen=True)
@@ -272,14 +169,35 @@ class _Out:
 
 @dataclass(frozen=True)
 class _Answering:
-    """A streamed answer: a chunk per piece of each choice, a finish chunk each."""
+    """How the choices read, whole or streamed (a chunk per piece, a finish chunk each)."""
 
-    head: _Head
     choices: Sequence[_Choice]
     echo: bool
     logprobs: bool
 
-    async def _choice(self, choice: _Choice, started: Started) -> AsyncIterator[_Out]:
+    def shape(self) -> AnswerShape[_Out]:
+        return AnswerShape(
+            kind="text_completion",
+            chunk_kind="text_completion",
+            choices=self._whole,
+            stream=lambda number, started: self._stream(self.choices[number], started),
+            choice_chunk=self._chunk,
+        )
+
+    def _whole(self, answers: list[Collected]) -> list[dict[str, Any]]:
+        return [
+            {
+                "text": (choice.prompt if self.echo else "") + answer.text,
+                "index": choice.index,
+                "logprobs": (
+                    legacy_logprobs(answer.logprobs, len(choice.prompt)) if self.logprobs else None
+                ),
+                "finish_reason": answer.done.finish_reason,
+            }
+            for choice, answer in zip(self.choices, answers, strict=True)
+        ]
+
+    async def _stream(self, choice: _Choice, started: Started) -> AsyncIterator[_Out]:
         offset = len(choice.prompt)  # where the answer starts, in prompt and answer
         if self.echo:
             yield _Out(choice.index, choice.prompt)
@@ -290,37 +208,11 @@ class _Answering:
             yield _Out(choice.index, event.text, event.logprobs, offset)
             offset += sum(len(token.token) for token in event.logprobs)
 
-    def _chunk(self, out: _Out, include_usage: bool) -> bytes:
+    def _chunk(self, out: _Out) -> dict[str, Any]:
         logprobs = out.logprobs if self.logprobs else ()
-        choice = {
+        return {
             "text": out.text,
             "index": out.index,
             "logprobs": legacy_logprobs(logprobs, out.offset) if logprobs else None,
             "finish_reason": out.finish,
         }
-        usage: dict[str, Any] = {"usage": None} if include_usage else {}
-        return sse_event({**self.head.fields(), "choices": [choice], **usage})
-
-    async def sse(
-        self, started: list[Started], request: Request, include_usage: bool
-    ) -> AsyncIterator[bytes]:
-        dones: dict[int, GenerationDone] = {}
-        usage: dict[str, Any] = {}
-        streams = [self._choice(c, s) for c, s in zip(self.choices, started, strict=True)]
-        try:
-            async for out in merge(streams):
-                if out.done is not None:
-                    dones[out.index] = out.done
-                    if len(dones) == len(started):
-                        usage = generation_usage(request, [dones[i] for i in sorted(dones)])
-                        _report(request, self.head, usage)
-                yield self._chunk(out, include_usage)
-        except ModelMartError as exc:
-            yield sse_event(openai_error_body(exc))
-            return
-        finally:
-            for generation in started:
-                await generation.events.aclose()
-        if include_usage:
-            yield sse_event({**self.head.fields(), "choices": [], "usage": usage})
-        yield b"data: [DONE]\n\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import orjson
@@ -13,6 +14,7 @@ from modelmart.gateway.codecs import v1
 from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
+from modelmart.gateway.pii import guard_for, guarded_inputs, guarded_outputs_batch, report_fields
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.usage import batch_rows, report_usage
@@ -67,9 +69,15 @@ async def predict(
     require_json(request)
     endpoint = services.router.endpoint(principal, name)
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
+    guard = guard_for(request, services.pii, principal, endpoint)
     prediction = await endpoint.predict(
-        await tensor_inputs(request, endpoint.signature, batch), request.is_disconnected
+        await tensor_inputs(
+            request, endpoint.signature, await guarded_inputs(guard, endpoint.signature, batch)
+        ),
+        request.is_disconnected,
     )
     usage = {"items": batch_rows(batch), **energy_usage(request, prediction.energy_uj)}
     report_usage(request, prediction.model, prediction.version, usage)
-    return FastJSONResponse({**v1.encode_response(prediction), "usage": usage})
+    outputs = await guarded_outputs_batch(guard, prediction.outputs)
+    answer = v1.encode_response(dataclasses.replace(prediction, outputs=outputs))
+    return FastJSONResponse({**answer, "usage": usage, **report_fields(guard)})

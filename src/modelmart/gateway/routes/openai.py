@@ -22,6 +22,7 @@ from modelmart.gateway.auth import Reader
 from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.metering import Caller, MeteredOpenAIRoute
 from modelmart.gateway.openai_errors import OpenAIRoute
+from modelmart.gateway.pii import guard_for, guarded_texts, report_fields
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.text_models import TEXTS_SCHEMA, TextModelKind, read_texts
@@ -90,6 +91,8 @@ async def create_embeddings(
     """Embed texts with a deployment that returns an ``embedding`` output."""
     texts = read_texts(body.input)
     endpoint = EMBEDDINGS.endpoint(services.router, principal, body.model)
+    guard = guard_for(request, services.pii, principal, endpoint)
+    texts = await guarded_texts(guard, texts)
     width = _embedding_width(endpoint.signature)
     if width is not None:
         _check_dimensions(body.dimensions, width)
@@ -111,6 +114,7 @@ async def create_embeddings(
             ],
             "model": body.model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens, **energy},
+            **report_fields(guard),
         }
     )
 

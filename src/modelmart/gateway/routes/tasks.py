@@ -26,6 +26,7 @@ from starlette.responses import Response
 from modelmart.arrays import Batch
 from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.metering import Caller, MeteredRoute
+from modelmart.gateway.pii import guard_for, guarded_results, guarded_texts, report_fields
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.services import Services, get_services
 from modelmart.gateway.task_requests import EntitiesRequest, TaskRequest, TranslationRequest
@@ -127,20 +128,24 @@ def _handler(task: TaskRoute) -> Callable[..., Coroutine[Any, Any, Response]]:
         name = body.deployment(task.default_model)
         endpoint = task.kind.endpoint(services.router, principal, name)
         body.check(endpoint)
+        guard = guard_for(request, services.pii, principal, endpoint)
         prediction = await endpoint.predict(
-            task.kind.batch(endpoint.signature, texts), request.is_disconnected
+            task.kind.batch(endpoint.signature, await guarded_texts(guard, texts)),
+            request.is_disconnected,
         )
         usage = {
             **text_usage(texts, prediction.outputs),
             **energy_usage(request, prediction.energy_uj),
         }
         report_usage(request, prediction.model, prediction.version, usage)
+        results = body.present(task.results(prediction.outputs))
         return FastJSONResponse(
             {
                 "model": prediction.model,
                 "version": prediction.version,
-                "results": body.present(task.results(prediction.outputs)),
+                "results": await guarded_results(guard, results),
                 "usage": usage,
+                **report_fields(guard),
             }
         )
 

@@ -19,6 +19,7 @@ from modelmart.gateway.codecs import v2 as codec
 from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
+from modelmart.gateway.pii import guard_for, guarded_inputs, guarded_outputs_batch
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.health import readiness
 from modelmart.gateway.services import Services, get_services
@@ -107,14 +108,16 @@ async def infer(
 ) -> Response:
     endpoint = _endpoint(services, principal, name, version)
     decoded = codec.decode_request(await request.body(), _header_length(request))
+    # The PII policy redacts here as on :predict; its report is not part of v2's answer.
+    guard = guard_for(request, services.pii, principal, endpoint)
+    inputs = await guarded_inputs(guard, endpoint.signature, decoded.inputs)
     prediction = await endpoint.predict(
-        await tensor_inputs(request, endpoint.signature, decoded.inputs), request.is_disconnected
+        await tensor_inputs(request, endpoint.signature, inputs), request.is_disconnected
     )
     usage = {"items": batch_rows(decoded.inputs), **energy_usage(request, prediction.energy_uj)}
     report_usage(request, prediction.model, prediction.version, usage)
-    body, json_length = codec.encode_response(
-        decoded, name, prediction.version, prediction.outputs, usage
-    )
+    outputs = await guarded_outputs_batch(guard, prediction.outputs)
+    body, json_length = codec.encode_response(decoded, name, prediction.version, outputs, usage)
     if json_length is None:
         return Response(body, media_type="application/json")
     return Response(

@@ -2,9 +2,11 @@
 import { api } from "../api.js";
 import { lineChart } from "../charts.js";
 import { bucketDelta, buckets, errorCounts, parsePrometheus, quantile, total } from "../metrics.js";
-import { announce, confirmButton, empty, guarded, h, number, section, table } from "../ui.js";
+import { announce, confirmButton, empty, guarded, h, number, section, select, table } from "../ui.js";
 
 const POLL_MS = 2000;
+// The strictest of the organisation's, the key's and the deployment's PII policy is in force.
+const PII_POLICIES = ["off", "detect", "redact-output", "redact-input"];
 const HISTORY = 40;
 
 function controls(deployment, refresh) {
@@ -13,9 +15,13 @@ function controls(deployment, refresh) {
   const instances = input("instances", deployment.instances, 1, "Instances");
   const batch = input("max_batch_size", deployment.max_batch_size, 1, "Max batch size");
   const delay = input("max_delay_ms", deployment.max_delay_ms, 0, "Max delay (ms)");
+  const pii = select("pii_policy", PII_POLICIES, deployment.pii_policy ?? "off");
+  pii.setAttribute("aria-label", `PII policy of ${deployment.name}`);
   const apply = h("button", { type: "button", onclick: () => guarded(async () => {
+    const changed = pii.value !== (deployment.pii_policy ?? "off");
     await api(`/v1/deployments/${deployment.name}`, { method: "PATCH", json: {
-      instances: Number(instances.value), max_batch_size: Number(batch.value), max_delay_ms: Number(delay.value) } });
+      instances: Number(instances.value), max_batch_size: Number(batch.value), max_delay_ms: Number(delay.value),
+      ...(changed ? { pii_policy: pii.value } : {}) } });
     announce(`${deployment.name} updated`);
     await refresh();
   }) }, "Apply");
@@ -24,7 +30,7 @@ function controls(deployment, refresh) {
     announce(`${deployment.name} undeployed`);
     await refresh();
   }));
-  return h("div", { class: "inline" }, instances, batch, delay, apply,
+  return h("div", { class: "inline" }, instances, batch, delay, pii, apply,
     h("a", { href: `#/playground/${deployment.name}` }, "Try it"), undeploy);
 }
 
@@ -87,8 +93,9 @@ export async function render(root) {
       ["Batching", (d) => `≤${d.max_batch_size} rows, ${d.max_delay_ms} ms`],
       ["Queue", (d) => d.queue_depth],
       ["Isolation", (d) => d.isolation],
+      ["PII policy", (d) => d.pii_policy ?? "off"],
       ["Error", (d) => d.error || ""],
-      ["Scale, batching, undeploy", (d) => controls(d, refresh)],
+      ["Scale, batching, PII policy, undeploy", (d) => controls(d, refresh)],
     ], deployments, "Nothing is deployed. Open a model in the Catalogue and press Deploy."));
   };
   const tick = async () => {

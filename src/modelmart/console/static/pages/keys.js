@@ -3,6 +3,8 @@ import { api, session } from "../api.js";
 import { announce, code, confirmButton, field, guarded, h, section, select, table, when } from "../ui.js";
 
 const ROLES = ["inference", "viewer", "developer", "admin", "owner"];
+// The strictest of the organisation's, the key's and the deployment's PII policy is in force.
+const PII_POLICIES = [["", "as the organisation"], "detect", "redact-output", "redact-input"];
 
 export async function render(root) {
   const org = session.org;
@@ -12,15 +14,18 @@ export async function render(root) {
   const role = select("role", ROLES, "inference");
   const expires = h("input", { type: "number", name: "expires_in_days", min: 1, placeholder: "never" });
   const perMinute = h("input", { type: "number", name: "requests_per_minute", min: 1, placeholder: "the plan's" });
+  const pii = select("pii_policy", PII_POLICIES, "");
   const form = h("form", { class: "filters" }, field("Name", name), field("Role", role),
-    field("Expires in (days)", expires), field("Requests per minute", perMinute), h("button", { type: "submit" }, "Create key"));
+    field("Expires in (days)", expires), field("Requests per minute", perMinute), field("PII policy", pii),
+    h("button", { type: "submit" }, "Create key"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     guarded(async () => {
       const created = await api(`/v1/orgs/${org}/keys`, { method: "POST", json: {
         name: name.value, role: role.value,
         expires_in_days: expires.value ? Number(expires.value) : null,
-        requests_per_minute: perMinute.value ? Number(perMinute.value) : null } });
+        requests_per_minute: perMinute.value ? Number(perMinute.value) : null,
+        pii_policy: pii.value || null } });
       await render(root);
       root.querySelector("#secret").replaceChildren(section("New key: copy it now",
         h("p", {}, "This is the only time the secret is shown; ModelMart keeps only its hash."),
@@ -33,6 +38,7 @@ export async function render(root) {
     section("Keys", table([
       ["Name", (k) => k.name], ["Prefix", (k) => h("code", {}, k.prefix)], ["Role", (k) => k.role],
       ["Models", (k) => (k.models || ["all"]).join(", ")], ["Per minute", (k) => k.requests_per_minute ?? "plan"],
+      ["PII policy", (k) => k.pii_policy ?? "organisation's"],
       ["Created", (k) => when(k.created_at)], ["Expires", (k) => when(k.expires_at)],
       ["Status", (k) => (k.revoked_at ? `revoked ${when(k.revoked_at)}` :
         k.id === session.me?.key_id ? "active (signed in with it)" : "active")],
