@@ -7,6 +7,7 @@ Every field can be set by a ``MODELMART_<FIELD>`` environment variable (for exam
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +102,39 @@ class Settings(BaseSettings):
         gt=0,
         description="Watts one busy CPU core draws, for the energy-per-item estimate of model "
         "cards (measured CPU time per item x threads x this figure).",
+    )
+    placement: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where model instances run: 'local' on this machine, 'ray' as actors on "
+        "the Ray cluster named by ray_address (see docs/cluster.md).",
+    )
+    ray_address: str = Field(
+        default="",
+        description="placement=ray: the cluster to join ('auto', host:6379 or "
+        "ray://host:10001); empty starts a single-machine Ray inside this server.",
+    )
+    ray_namespace: str = Field(
+        default="modelmart",
+        description="placement=ray: the Ray namespace of this installation's instances; every "
+        "server of one installation uses the same, two installations on one cluster differ.",
+    )
+    ray_object_store_mb: int = Field(
+        default=0,
+        ge=0,
+        description="placement=ray with an empty ray_address: object store size of the Ray "
+        "this server starts; 0 lets Ray choose (30% of memory).",
+    )
+    ray_instance_cpus: float = Field(
+        default=1.0,
+        gt=0,
+        description="placement=ray: CPUs each model instance reserves on its node (also its "
+        "thread count, unless the model version sets a threads parameter).",
+    )
+    ray_instance_memory_mb: int = Field(
+        default=0,
+        ge=0,
+        description="placement=ray: memory each model instance reserves on its node; 0 "
+        "reserves none.",
     )
 
     @model_validator(mode="after")
