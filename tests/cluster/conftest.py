@@ -25,7 +25,7 @@ import modelmart
 from modelmart.config import Settings
 
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
-WORKER_CPUS = 2
+WORKER_CPUS = 4  # logical: a version swap briefly runs old and new instances side by side
 WORKERS = 2
 # Notice a lost node within about a second (the defaults take about 15 s), as a production
 # cluster tuned for fast failover would.

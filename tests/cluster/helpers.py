@@ -40,6 +40,14 @@ def named_actors(namespace: str) -> list[str]:
     )
 
 
+def actor_nodes(namespace: str) -> dict[str, str]:
+    """The node each instance actor of ``namespace`` runs on, by actor name."""
+    return {
+        name: ray.get(ray.get_actor(name, namespace=namespace).node_id.remote(), timeout=30)
+        for name in named_actors(namespace)
+    }
+
+
 @dataclass
 class Load:
     """Clients calling a deployment in a loop through some servers until stopped (and at
@@ -48,7 +56,7 @@ class Load:
     urls: list[str]
     deployment: str
     clients: int = 4
-    limit_s: float = 60.0
+    limit_s: float = 150.0
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[tuple[float, int, str, str | None]] = field(default_factory=list)
     successes: list[float] = field(default_factory=list)
@@ -72,6 +80,12 @@ class Load:
                         self.failures.append((now, response.status_code, code, retry))
 
     def __enter__(self) -> Load:
+        # One request per server first: a server builds its route table on its first action
+        # request, and two servers in one process building theirs at once can race.
+        for url in self.urls:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                warm = predict(http, self.deployment)
+                assert warm.status_code == 200, warm.text
         for n in range(self.clients):
             url = self.urls[n % len(self.urls)]
             thread = threading.Thread(target=self._run, args=(url,), daemon=True)

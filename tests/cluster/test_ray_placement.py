@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from ray._private.node import Node
 
 from modelmart.config import Settings
 from tests.cluster.conftest import RayTestCluster
-from tests.cluster.helpers import named_actors, predict, push_and_deploy
+from tests.cluster.helpers import Load, actor_nodes, named_actors, predict, push_and_deploy
 from tests.integration.models import iris_skops
 from tests.integration.servers import LiveServer, live_server
 
@@ -54,8 +56,6 @@ def test_two_servers_share_one_set_of_instances(
 
 
 def _wait_ready(http: httpx.Client, deployment: str, timeout_s: float = 60) -> int:
-    import time
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         response = http.get(f"/v1/deployments/{deployment}")
@@ -63,3 +63,82 @@ def _wait_ready(http: httpx.Client, deployment: str, timeout_s: float = 60) -> i
             return int(response.json()["ready_instances"])
         time.sleep(0.1)
     raise AssertionError(f"deployment {deployment} did not get ready")
+
+
+def test_scale_and_swap_under_load_fail_no_request(
+    first_server: LiveServer, iris_artifact: Path, tmp_path: Path, ray_namespace: str
+) -> None:
+    """One server: carrying a change to the other servers is the deployment sync's work."""
+    with httpx.Client(base_url=first_server.url, timeout=120) as http:
+        push_and_deploy(http, "iris", iris_artifact, instances=1)
+        v2 = iris_skops(tmp_path / "iris-v2.skops", regularisation=0.001)
+        with v2.open("rb") as file:
+            pushed = http.post(
+                "/v1/registry/models/iris/versions",
+                files={"artifact": (v2.name, file)},
+                data={"metadata": "{}"},
+            )
+        assert pushed.status_code == 201
+        with Load([first_server.url], "iris", clients=4) as load:
+            load.wait_for(20)
+            assert http.patch("/v1/deployments/iris", json={"instances": 3}).status_code == 200
+            assert len(named_actors(ray_namespace)) == 3
+            load.wait_for(20)
+            swapped = http.patch("/v1/deployments/iris", json={"version": 2})
+            assert swapped.status_code == 200, swapped.text
+            load.wait_for(20)
+            assert http.patch("/v1/deployments/iris", json={"instances": 1}).status_code == 200
+            load.wait_for(20)
+        assert load.failures == []
+        assert load.statuses[200] >= 80
+        assert [name.split(".")[1] for name in named_actors(ray_namespace)] == ["v2"]
+
+
+def test_a_lost_node_fails_only_retryable_requests_and_recovers(
+    cluster_settings: Settings,
+    first_server: LiveServer,
+    iris_artifact: Path,
+    ray_cluster: RayTestCluster,
+    ray_namespace: str,
+) -> None:
+    with httpx.Client(base_url=first_server.url, timeout=120) as http:
+        push_and_deploy(http, "iris", iris_artifact, instances=2)
+    with (
+        live_server(cluster_settings) as second_server,
+        httpx.Client(base_url=first_server.url, timeout=120) as http,
+        httpx.Client(base_url=second_server.url, timeout=120) as second,
+    ):
+        assert _wait_ready(second, "iris") == 2
+        victim = _node_of_an_instance(ray_cluster, ray_namespace)
+        with Load([first_server.url, second_server.url], "iris", clients=4) as load:
+            load.wait_for(20)
+            with ray_cluster.worker_removed(victim):
+                lost_at = time.monotonic()
+                recovered_s = _wait_until_ready(http, "iris", 2, since=lost_at)
+                load.wait_for(20)
+        # Every failure is a retryable 503 with a Retry-After; most requests never see one.
+        assert all(status == 503 and retry for _, status, _, retry in load.failures), load.failures
+        assert load.statuses[200] >= 40
+        assert recovered_s < 30
+        assert len(named_actors(ray_namespace)) == 2
+
+
+def _wait_until_ready(
+    http: httpx.Client, deployment: str, instances: int, *, since: float, timeout_s: float = 60
+) -> float:
+    """Seconds from ``since`` until ``deployment`` reports ``instances`` ready again, having
+    first reported fewer (readiness must notice the loss)."""
+    deadline = time.monotonic() + timeout_s
+    seen_fewer = False
+    while time.monotonic() < deadline:
+        ready = http.get(f"/v1/deployments/{deployment}").json()["ready_instances"]
+        seen_fewer = seen_fewer or ready < instances
+        if seen_fewer and ready == instances:
+            return time.monotonic() - since
+        time.sleep(0.05)
+    raise AssertionError(f"{deployment} did not get back to {instances} ready instances")
+
+
+def _node_of_an_instance(cluster: RayTestCluster, namespace: str) -> Node:
+    node_id = next(iter(actor_nodes(namespace).values()))
+    return next(node for node in cluster.workers if node.node_id == node_id)

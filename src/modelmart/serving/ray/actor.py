@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
+
 from modelmart.arrays import Batch
 from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
 from modelmart.runtimes.generation import TextGenerator
@@ -54,6 +56,10 @@ class ModelActor:
 
     def ping(self) -> None:
         """Answers while the actor lives; the server watches it with this."""
+
+    def node_id(self) -> str:
+        """The cluster node this instance runs on (for logs and tests)."""
+        return str(ray.get_runtime_context().get_node_id())
 
     def unload(self) -> None:
         """Free the model and its unpacked copy before the actor is killed."""
