@@ -61,8 +61,6 @@ class RayCluster:
         self.namespace = namespace
         self.resources = resources
         self.artifacts: SharedArtifacts[ray.ObjectRef[bytes]] = SharedArtifacts(ray.put)
-        # Set when the server shuts down: its instances stay up for the other servers.
-        self.detached = False
         self._actor_class = ray.remote(ModelActor)
 
     def find(self, name: str) -> Actor | None:

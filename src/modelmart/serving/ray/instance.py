@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -35,6 +36,14 @@ marked the old one dead."""
 logger = logging.getLogger("modelmart.serving")
 
 
+@dataclass
+class Hold:
+    """How one server holds its instance actors: ``detached`` once it shuts down, when its
+    instances let go of their actors instead of killing them."""
+
+    detached: bool = False
+
+
 class GenerativeModel(InvalidRequest):
     """Chat models stream token by token and keep their sequences' state in one engine: they
     are served on the server's own machine (the placement falls back to local instances)."""
@@ -44,10 +53,16 @@ class RayInstance(Instance):
     """One instance actor, found or started by name; see the module's description."""
 
     def __init__(
-        self, deployment: str, target: ServedVersion, cluster: RayCluster, slots: SlotNumbers
+        self,
+        deployment: str,
+        target: ServedVersion,
+        cluster: RayCluster,
+        slots: SlotNumbers,
+        hold: Hold,
     ) -> None:
         super().__init__(target.runtime, target.load)
         self._cluster = cluster
+        self._hold = hold
         self._slots = slots
         self._generation = generation(target)
         self._slot = slots.claim(self._generation)
@@ -112,14 +127,14 @@ class RayInstance(Instance):
         try:
             kind, payload = self._cluster.predict(actor, batch, timeout_s)
         except ray.exceptions.GetTimeoutError:
-            self._recover(actor)  # as a worker process is killed when it goes silent
+            self._recover_next(actor)  # as a worker process is killed when it goes silent
             raise InferenceTimeout(
                 f"the model took longer than {timeout_s:g} s running the batch; its instance "
                 "was restarted. Raise the deployment's timeout_s or send smaller batches",
                 details={"timeout_s": timeout_s},
             ) from None
         except ray.exceptions.RayError:
-            self._recover(actor)
+            self._recover_next(actor)
             raise self._lost("was lost while running the batch") from None
         if kind != "ok":
             raise_error_payload(payload)
@@ -132,7 +147,7 @@ class RayInstance(Instance):
     def _stop_blocking(self) -> None:
         """Kill the actor, unless the server is shutting down: then it leaves it to the
         other servers (and to the next start of this one, which attaches to it again)."""
-        if self._actor is not None and not self._cluster.detached:
+        if self._actor is not None and not self._hold.detached:
             self._cluster.kill(self._actor, unload=True)
         self._actor = None
         if self._artifact is not None:
@@ -153,10 +168,17 @@ class RayInstance(Instance):
                 await loop.run_in_executor(self._executor, self._recover, actor)
             await asyncio.sleep(WATCH_INTERVAL_S)
 
+    def _recover_next(self, lost: Actor) -> None:
+        """Restart the actor before the next batch, without holding this one's callers: they
+        get their answer (an error) now and are retried elsewhere."""
+        self.restarting = True
+        self._executor.submit(self._recover, lost)
+
     def _recover(self, lost: Actor) -> None:
         """Start the actor again (anywhere) in place of ``lost``; ``broken`` if it cannot be
         within the start timeout. Runs in the instance's one thread, so batches wait for it."""
         if lost is not self._actor or self.broken:
+            self.restarting = False
             return  # already restarted by the batch or the watch that saw it first
         self.restarting = True
         logger.warning("instance %s was lost; starting it again", self.name)

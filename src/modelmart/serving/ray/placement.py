@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 
 from modelmart.arrays import Batch
-from modelmart.errors import InstanceLost
+from modelmart.errors import InstanceLost, NotReady
 from modelmart.schemas.deployments import Isolation
 from modelmart.serving.batcher import Admission, ClientGone
 from modelmart.serving.instances import Instance
@@ -40,7 +40,7 @@ from modelmart.serving.placement import (
     ServedVersion,
 )
 from modelmart.serving.ray.cluster import RayCluster
-from modelmart.serving.ray.instance import GenerativeModel, RayInstance
+from modelmart.serving.ray.instance import GenerativeModel, Hold, RayInstance
 from modelmart.serving.ray.naming import SlotNumbers
 
 
@@ -59,14 +59,15 @@ def with_threads(spec: EndpointSpec, cpus: float) -> EndpointSpec:
 class _ClusterInstances:
     """The instance factory of one endpoint; knows its instances, for the readiness."""
 
-    def __init__(self, deployment: str, cluster: RayCluster) -> None:
+    def __init__(self, deployment: str, cluster: RayCluster, hold: Hold) -> None:
         self._deployment = deployment
         self._cluster = cluster
+        self._hold = hold
         self._slots = SlotNumbers()
         self.made: list[RayInstance] = []
 
     def __call__(self, target: ServedVersion, isolation: Isolation) -> Instance:
-        instance = RayInstance(self._deployment, target, self._cluster, self._slots)
+        instance = RayInstance(self._deployment, target, self._cluster, self._slots, self._hold)
         self.made = [i for i in self.made if not i.stopped] + [instance]
         return instance
 
@@ -89,8 +90,11 @@ class RayEndpoint(Endpoint):
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         try:
             return await self._inner.predict(inputs, gone)
-        except InstanceLost:
-            return await self._inner.predict(inputs, gone)  # once: another instance takes it
+        except InstanceLost as lost:
+            try:  # once: another instance (or this one, started again) takes it
+                return await self._inner.predict(inputs, gone)
+            except NotReady:
+                raise lost from None  # nothing else is up: the retryable answer, Retry-After
 
     async def apply(self, spec: EndpointSpec) -> None:
         await self._inner.apply(with_threads(spec, self._cpus))
@@ -122,6 +126,7 @@ class RayPlacement(Placement):
         backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self.cluster = cluster
+        self._hold = Hold()
         self._local = local
         self._observer = observer
         self._admission = admission
@@ -129,7 +134,7 @@ class RayPlacement(Placement):
 
     async def start(self, spec: EndpointSpec) -> Endpoint:
         cpus = self.cluster.resources.cpus
-        instances = _ClusterInstances(spec.name, self.cluster)
+        instances = _ClusterInstances(spec.name, self.cluster, self._hold)
         inner = LocalEndpoint(
             with_threads(spec, cpus),
             self._observer,
@@ -145,4 +150,4 @@ class RayPlacement(Placement):
 
     def detach(self) -> None:
         """The server is shutting down: leave the instance actors up for the other servers."""
-        self.cluster.detached = True
+        self._hold.detached = True
