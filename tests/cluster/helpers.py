@@ -57,6 +57,7 @@ class Load:
     deployment: str
     clients: int = 4
     limit_s: float = 150.0
+    headers: dict[str, str] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[tuple[float, int, str, str | None]] = field(default_factory=list)
     successes: list[float] = field(default_factory=list)
@@ -66,7 +67,7 @@ class Load:
 
     def _run(self, url: str) -> None:
         deadline = time.monotonic() + self.limit_s
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, timeout=30, headers=self.headers) as http:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 response = predict(http, self.deployment)
                 now = time.monotonic()
@@ -83,9 +84,10 @@ class Load:
         # One request per server first: a server builds its route table on its first action
         # request, and two servers in one process building theirs at once can race.
         for url in self.urls:
-            with httpx.Client(base_url=url, timeout=60) as http:
+            with httpx.Client(base_url=url, timeout=60, headers=self.headers) as http:
                 warm = predict(http, self.deployment)
                 assert warm.status_code == 200, warm.text
+                self.statuses[200] += 1
         for n in range(self.clients):
             url = self.urls[n % len(self.urls)]
             thread = threading.Thread(target=self._run, args=(url,), daemon=True)

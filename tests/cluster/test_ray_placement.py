@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from ray._private.node import Node
 
 from modelmart.config import Settings
@@ -96,31 +97,60 @@ def test_scale_and_swap_under_load_fail_no_request(
 
 def test_a_lost_node_fails_only_retryable_requests_and_recovers(
     cluster_settings: Settings,
-    first_server: LiveServer,
     iris_artifact: Path,
     ray_cluster: RayTestCluster,
     ray_namespace: str,
 ) -> None:
-    with httpx.Client(base_url=first_server.url, timeout=120) as http:
-        push_and_deploy(http, "iris", iris_artifact, instances=2)
-    with (
-        live_server(cluster_settings) as second_server,
-        httpx.Client(base_url=first_server.url, timeout=120) as http,
-        httpx.Client(base_url=second_server.url, timeout=120) as second,
-    ):
-        assert _wait_ready(second, "iris") == 2
-        victim = _node_of_an_instance(ray_cluster, ray_namespace)
-        with Load([first_server.url, second_server.url], "iris", clients=4) as load:
-            load.wait_for(20)
-            with ray_cluster.worker_removed(victim):
-                lost_at = time.monotonic()
-                recovered_s = _wait_until_ready(http, "iris", 2, since=lost_at)
+    """Two servers with accounts on; the ledger bills exactly the requests answered 2xx."""
+    settings = cluster_settings.model_copy(
+        update={"auth_enabled": True, "bootstrap_api_key": SecretStr(OPERATOR_KEY)}
+    )
+    with live_server(settings) as first_server:
+        with httpx.Client(
+            base_url=first_server.url, timeout=120, headers=_bearer(OPERATOR_KEY)
+        ) as operator:
+            key = _customer_key(operator)
+        with httpx.Client(base_url=first_server.url, timeout=120, headers=_bearer(key)) as http:
+            push_and_deploy(http, "iris", iris_artifact, instances=2)
+        with (
+            live_server(settings) as second_server,
+            httpx.Client(base_url=first_server.url, timeout=120, headers=_bearer(key)) as http,
+            httpx.Client(base_url=second_server.url, timeout=120, headers=_bearer(key)) as second,
+        ):
+            assert _wait_ready(second, "iris") == 2
+            victim = _node_of_an_instance(ray_cluster, ray_namespace)
+            urls = [first_server.url, second_server.url]
+            with Load(urls, "iris", clients=4, headers=_bearer(key)) as load:
                 load.wait_for(20)
-        # Every failure is a retryable 503 with a Retry-After; most requests never see one.
-        assert all(status == 503 and retry for _, status, _, retry in load.failures), load.failures
-        assert load.statuses[200] >= 40
-        assert recovered_s < 30
-        assert len(named_actors(ray_namespace)) == 2
+                with ray_cluster.worker_removed(victim):
+                    lost_at = time.monotonic()
+                    recovered_s = _wait_until_ready(http, "iris", 2, since=lost_at)
+                    load.wait_for(20)
+            usage = http.get("/v1/usage", params={"group_by": "model"}).json()["usage"]
+    # Every failure is a retryable 503 with a Retry-After; most requests never see one.
+    assert all(status == 503 and retry for _, status, _, retry in load.failures), load.failures
+    assert load.statuses[200] >= 40
+    assert recovered_s < 30
+    assert len(named_actors(ray_namespace)) == 2
+    billed = sum(float(row["quantity"]) for row in usage if row["unit"] == "requests")
+    assert billed == load.statuses[200]
+
+
+OPERATOR_KEY = "mm_0123456789ab_operator-secret-for-tests"
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _customer_key(operator: httpx.Client) -> str:
+    # A plan whose per-minute limit the load never reaches: only the lost node may fail it.
+    plan = {"name": "unhurried", "kind": "pay-as-you-go", "requests_per_minute": 10_000_000}
+    assert operator.put("/v1/plans/unhurried", json=plan).status_code in (200, 201)
+    org = {"slug": "acme", "name": "Acme", "plan": "unhurried", "owner_email": "o@acme.test"}
+    response = operator.post("/v1/orgs", json=org)
+    assert response.status_code == 201, response.text
+    return str(response.json()["owner_key"]["key"])
 
 
 def _wait_until_ready(
