@@ -23,9 +23,12 @@ Stored = TypeVar("Stored")
 
 def pack_artifact(path: Path) -> bytes:
     """``path`` as an uncompressed tar whose one top-level entry is named ``artifact`` (plus
-    the file's suffix, which some runtimes read the format from)."""
+    the file's suffix, which some runtimes read the format from); links become the files
+    they point to."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
+    # dereference: a catalogue model's directory links to files of its installed package,
+    # which the node does not have; the files themselves travel instead.
+    with tarfile.open(fileobj=buffer, mode="w", dereference=True) as archive:
         archive.add(path, arcname=_ROOT + (path.suffix if path.is_file() else ""))
     return buffer.getvalue()
 

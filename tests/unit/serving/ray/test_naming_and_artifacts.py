@@ -40,11 +40,14 @@ def test_a_file_and_a_directory_survive_the_trip(tmp_path: Path) -> None:
     folder = tmp_path / "unpacked"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "vocab.txt").write_text("a b c")
+    (folder / "weights.onnx").symlink_to(model)  # as catalogue models link to their package
 
     file_copy = unpack_artifact(pack_artifact(model), tmp_path / "node-a")
     assert (file_copy.name, file_copy.read_bytes()) == ("artifact.skops", b"weights")
     folder_copy = unpack_artifact(pack_artifact(folder), tmp_path / "node-b")
     assert (folder_copy / "sub" / "vocab.txt").read_text() == "a b c"
+    copied = folder_copy / "weights.onnx"
+    assert (copied.is_symlink(), copied.read_bytes()) == (False, b"weights")
 
 
 def test_a_foreign_archive_is_refused(tmp_path: Path) -> None:
