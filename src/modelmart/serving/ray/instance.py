@@ -96,10 +96,8 @@ class RayInstance(Instance):
 
     def _start_blocking(self, timeout_s: float) -> Signature:
         self._start_timeout_s = timeout_s
-        self._artifact = self._cluster.store_path(self.request.path)
-        actor = self._cluster.get_or_create(
-            self.name, self.runtime_name, self.request, self._artifact
-        )
+        # Attaching to a running actor needs no copy of the artifact in the object store.
+        actor = self._cluster.find(self.name) or self._get_or_create()
         self._actor = actor
         try:
             kind, payload = self._cluster.describe(actor, timeout_s)
@@ -194,10 +192,15 @@ class RayInstance(Instance):
         finally:
             self.restarting = False
 
-    def _restarted(self, deadline: float) -> bool:
-        actor = self._cluster.get_or_create(
+    def _get_or_create(self) -> Actor:
+        if self._artifact is None:
+            self._artifact = self._cluster.store_path(self.request.path)
+        return self._cluster.get_or_create(
             self.name, self.runtime_name, self.request, self._artifact
         )
+
+    def _restarted(self, deadline: float) -> bool:
+        actor = self._get_or_create()
         try:
             kind, _ = self._cluster.describe(actor, max(0.1, deadline - time.monotonic()))
         except ray.exceptions.RayError:

@@ -38,6 +38,9 @@ class FakeCluster(RayCluster):
         self.stored: list[Path] = []
         self._lock = threading.Lock()
 
+    def find(self, name: str) -> FakeActor | None:
+        return self.actors.get(name)
+
     def get_or_create(
         self, name: str, runtime: RuntimeName, request: LoadRequest, artifact: Any
     ) -> FakeActor:

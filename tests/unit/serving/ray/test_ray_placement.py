@@ -55,6 +55,7 @@ async def test_two_servers_attach_to_the_same_actors() -> None:
     first = await placement(cluster).start(spec())
     second = await placement(cluster).start(spec())
     assert len(cluster.started) == 2  # started once, attached once
+    assert len(cluster.stored) == 2  # only the starting server stored the artifact
     assert all(name.startswith("acme_iris.v1.") for name in cluster.started)
     result = await second.predict(rows(1.0))
     np.testing.assert_array_equal(result.outputs["y"], [[2.0, 2.0]])
