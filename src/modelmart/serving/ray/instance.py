@@ -108,6 +108,8 @@ class RayInstance(Instance):
                 "deployment's start_timeout_s or add nodes",
                 details={"timeout_s": timeout_s},
             ) from None
+        except ray.exceptions.RayError as exc:  # its node died, or it ran out of memory
+            raise self._lost(f"died while loading ({type(exc).__name__})") from None
         if kind == "error":
             raise_error_payload(payload)
         signature: Signature
@@ -170,7 +172,8 @@ class RayInstance(Instance):
         """Restart the actor before the next batch, without holding this one's callers: they
         get their answer (an error) now and are retried elsewhere."""
         self.restarting = True
-        self._executor.submit(self._recover, lost)
+        with contextlib.suppress(RuntimeError):  # stopped meanwhile: nothing to restart
+            self._executor.submit(self._recover, lost)
 
     def _recover(self, lost: Actor) -> None:
         """Start the actor again (anywhere) in place of ``lost``; ``broken`` if it cannot be
