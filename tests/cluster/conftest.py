@@ -1,6 +1,6 @@
 """A real Ray cluster on loopback for the cluster tests: a head and two worker nodes.
 
-The cluster is started once per test session (about 10 s) and shared: each test gets its own
+The cluster is started once for the tests of this folder (about 10 s) and shared: each test gets its own
 namespace (:func:`ray_namespace`), whose actors are killed after it, so tests do not see each
 other's instances. A test that removes a worker node calls :meth:`RayTestCluster.restore`
 (or uses :meth:`RayTestCluster.worker_removed`) so the next test finds two workers again.
@@ -92,7 +92,7 @@ def _workers_import_this_checkout() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # down again before the rest of the suite runs
 def ray_cluster() -> Iterator[RayTestCluster]:
     _workers_import_this_checkout()
     cluster = Cluster(
