@@ -1,10 +1,11 @@
 """A real Ray cluster on loopback for the cluster tests: a head and two worker nodes.
 
-The cluster is started once for the tests of this folder (about 10 s) and shared: each test gets its own
-namespace (:func:`ray_namespace`), whose actors are killed after it, so tests do not see each
-other's instances. A test that removes a worker node calls :meth:`RayTestCluster.restore`
-(or uses :meth:`RayTestCluster.worker_removed`) so the next test finds two workers again.
-The head reserves no CPU: instance actors land only on the workers, which a test can remove.
+The cluster is started once for the tests of this folder (about 10 s) and shared: each test
+gets its own namespace (:func:`ray_namespace`), whose actors are killed after it, so tests do
+not see each other's instances. A test that removes a worker node calls
+:meth:`RayTestCluster.restore` (or uses :meth:`RayTestCluster.worker_removed`) so the next
+test finds two workers again. The head reserves no CPU: instance actors land only on the
+workers, which a test can remove.
 """
 
 from __future__ import annotations

@@ -44,8 +44,15 @@ def connect(settings: Settings) -> None:
     keeps its connection."""
     if ray.is_initialized():
         return
-    ray.init(
-        address=settings.ray_address or None,
+    if settings.ray_address:
+        ray.init(
+            address=settings.ray_address,
+            namespace=settings.ray_namespace,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+        return
+    ray.init(  # a single-machine Ray of this server's own, stopped with it
         namespace=settings.ray_namespace,
         object_store_memory=settings.ray_object_store_mb * 1024 * 1024 or None,
         include_dashboard=False,
