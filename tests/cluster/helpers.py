@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +104,3 @@ class Load:
         start = sum(self.statuses.values())
         while sum(self.statuses.values()) < start + answers and time.monotonic() < deadline:
             time.sleep(0.05)
-
-    def iter_status(self) -> Iterator[tuple[int, int]]:
-        yield from sorted(self.statuses.items())
