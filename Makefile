@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF
 
-.PHONY: serve test lint typecheck unit bench bench-compare bench-check install clean
+.PHONY: serve test test-cluster lint typecheck unit bench bench-compare bench-check install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ unit: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q --cov --cov-report=term
+
+# The cluster suite alone: a Ray cluster on loopback (a head and two workers), servers that
+# place their instances on it. `make test` runs it too (it is under tests/).
+test-cluster: $(STAMP)
+	$(BIN)/pytest tests/cluster -m cluster -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

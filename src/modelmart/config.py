@@ -141,8 +141,6 @@ class Settings(BaseSettings):
         description="How often this server reads the deployments table to serve, change or "
         "stop deployments that other servers sharing the database changed.",
     )
-    placement: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
     energy_accounting: bool = Field(
         default=True,
         description="Measure the energy of every batch (RAPL where readable, else CPU time x "
@@ -158,6 +156,39 @@ class Settings(BaseSettings):
     powercap_dir: Path = Field(
         default=Path("/sys/class/powercap"),
         description="Where Linux exposes the RAPL energy counters (intel-rapl:N/energy_uj).",
+    )
+    placement: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where model instances run: 'local' on this machine, 'ray' as actors on "
+        "the Ray cluster named by ray_address (see docs/cluster.md).",
+    )
+    ray_address: str = Field(
+        default="",
+        description="placement=ray: the cluster to join ('auto', host:6379 or "
+        "ray://host:10001); empty starts a single-machine Ray inside this server.",
+    )
+    ray_namespace: str = Field(
+        default="modelmart",
+        description="placement=ray: the Ray namespace of this installation's instances; every "
+        "server of one installation uses the same, two installations on one cluster differ.",
+    )
+    ray_object_store_mb: int = Field(
+        default=0,
+        ge=0,
+        description="placement=ray with an empty ray_address: object store size of the Ray "
+        "this server starts; 0 lets Ray choose (30% of memory).",
+    )
+    ray_instance_cpus: float = Field(
+        default=1.0,
+        gt=0,
+        description="placement=ray: CPUs each model instance reserves on its node (also its "
+        "thread count, unless the model version sets a threads parameter).",
+    )
+    ray_instance_memory_mb: int = Field(
+        default=0,
+        ge=0,
+        description="placement=ray: memory each model instance reserves on its node; 0 "
+        "reserves none.",
     )
 
     @model_validator(mode="after")

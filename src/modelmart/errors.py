@@ -280,6 +280,30 @@ class Overloaded(RetryLater):
     code = "overloaded"
 
 
+class InstanceLost(ModelMartError):
+    """The model instance running the request went away (its cluster node died, or it was
+    stopped by another server): the request may or may not have run, nothing was billed, and
+    the instance is being restarted elsewhere. ``Retry-After`` says when to try again."""
+
+    status = 503
+    code = "instance_lost"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        wait = retry_after_s if retry_after_s is not None else (details or {}).get("retry_after_s")
+        self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else 1
+        shown = {"retry_after_s": retry_after_s} if retry_after_s is not None else {}
+        super().__init__(message, details={**(details or {}), **shown})
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 class ClientDisconnected(ModelMartError):
     """The client closed its connection while its request waited in a deployment's queue:
     the request was dropped before reaching the model (nothing was billed). Nobody reads

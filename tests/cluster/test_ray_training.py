@@ -26,41 +26,32 @@ from modelmart.schemas.jobs import JobInfo, JobState, SubmitJob, TrainingSpec
 from modelmart.store.artifacts import LocalArtifactStore
 from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.tenancy import Principal
+from tests.cluster.conftest import LOOPBACK, OBJECT_STORE_BYTES, RayTestCluster
 from tests.integration.jobs.data import blobs_csv
 
 ray = pytest.importorskip("ray")
-from ray._private import ray_constants  # noqa: E402  (only once Ray is known to be installed)
-from ray.cluster_utils import Cluster  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 
-MIB = 1024 * 1024
 USER = Principal.single_user()
-LOOPBACK_ONLY = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
-NODE_ARGS = {"node_ip_address": "127.0.0.1", "object_store_memory": 100 * MIB}
 
 
 @pytest.fixture(scope="module")
-def worker_node() -> Iterator[str]:
-    """A head node and one worker node that alone has the ``trainer`` resource; its id."""
-    with pytest.MonkeyPatch.context() as patch:
-        # Loopback only: without this, Ray swaps 127.0.0.1 for the machine's outward address
-        # when it connects (here and in the node processes, which read the variable).
-        patch.setenv(LOOPBACK_ONLY, "0")
-        patch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
-        cluster = Cluster(
-            initialize_head=True,
-            head_node_args={**NODE_ARGS, "num_cpus": 1, "include_dashboard": False},
-            shutdown_at_exit=False,
-        )
-        try:
-            worker = cluster.add_node(**NODE_ARGS, num_cpus=1, resources={"trainer": 1})
-            cluster.wait_for_nodes()
-            ray.init(address=cluster.address, namespace="modelmart", logging_level="WARNING")
-            yield str(worker.node_id)
-        finally:
-            ray.shutdown()
-            cluster.shutdown()
+def worker_node(ray_cluster: RayTestCluster) -> Iterator[str]:
+    """A worker node of the shared test cluster that alone has the ``trainer`` resource;
+    its id. Removed after this module's tests."""
+    node = ray_cluster.cluster.add_node(
+        node_ip_address=LOOPBACK,
+        num_cpus=1,
+        resources={"trainer": 1},
+        object_store_memory=OBJECT_STORE_BYTES,
+        include_dashboard=False,
+    )
+    ray_cluster.cluster.wait_for_nodes()
+    try:
+        yield str(node.node_id)
+    finally:
+        ray_cluster.cluster.remove_node(node)
 
 
 @dataclass

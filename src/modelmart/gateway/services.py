@@ -85,13 +85,7 @@ async def build_services(
         manager = DeploymentManager(
             registry,
             DeploymentRepository(sessions),
-            placement
-            or LocalPlacement(
-                observer=metrics.observe_batch,
-                admission=Admission(settings.max_queued_requests, settings.max_queue_wait_s),
-                generation_observer=metrics,
-                instance_factory=functools.partial(new_instance, energy=energy),
-            ),
+            placement := placement or _default_placement(settings, metrics, energy),
             router,
             ServingDefaults(settings.inference_timeout_s, settings.instance_start_timeout_s),
             AutoscalerSettings(
@@ -102,6 +96,7 @@ async def build_services(
             sync_interval_s=settings.deployment_sync_interval_s,
         )
         stack.push_async_callback(manager.close)
+        stack.callback(placement.detach)  # runs first: shared instances outlive this server
         # Registers what is missing of the catalogue (manifests only, no weights loaded).
         catalogue = await asyncio.to_thread(install_catalogue, registry)
         training = await asyncio.to_thread(start_training_services, settings, sessions, registry)
@@ -134,6 +129,23 @@ async def build_services(
             energy=energy,
             pii=PiiService(default_detector, manager.pii_policy),
         )
+
+
+def _default_placement(settings: Settings, metrics: Metrics, energy: EnergySetup) -> Placement:
+    """Instances on this machine, or on the Ray cluster when ``settings.placement`` says so
+    (chat models then stay on this machine)."""
+    admission = Admission(settings.max_queued_requests, settings.max_queue_wait_s)
+    local = LocalPlacement(
+        observer=metrics.observe_batch,
+        admission=admission,
+        generation_observer=metrics,
+        instance_factory=functools.partial(new_instance, energy=energy),
+    )
+    if settings.placement == "local":
+        return local
+    from modelmart.serving.ray import ray_placement  # imports Ray: only when asked for
+
+    return ray_placement(settings, local, metrics.observe_batch, admission, energy)
 
 
 def _engine(stack: AsyncExitStack, engine: Engine) -> Engine:

@@ -33,7 +33,7 @@ def default_executor(settings: Settings) -> JobExecutor:
     if settings.placement == "ray":
         from modelmart.jobs.ray_executor import RayJobExecutor  # the cluster extra
 
-        return RayJobExecutor(settings.ray_address)
+        return RayJobExecutor(settings.ray_address or None)
     return ProcessExecutor(settings.training_workers)
 
 

@@ -127,3 +127,8 @@ class Placement(ABC):
     @abstractmethod
     async def start(self, spec: EndpointSpec) -> Endpoint:
         """Load every instance of ``spec``; raise the load error if the model cannot load."""
+
+    def detach(self) -> None:
+        """The server is shutting down; a placement whose instances other servers share
+        leaves them running (called before its endpoints are closed)."""
+        return  # by default instances end with the server that started them
