@@ -227,12 +227,17 @@ class JobService:
                 self._stop_owned(job)
         self._fail_orphans()
 
-    def close(self) -> None:
-        """Stop the heartbeat and the executor (its jobs are reported failed), then forget
-        this server: whatever it left open is an orphan at once."""
+    def stop_heartbeat(self) -> None:
+        """Stop recording that this server is alive (the first step of :meth:`close`). Its
+        jobs then look, to other servers, like those of a server that hangs or was killed."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join(timeout=10)
+
+    def close(self) -> None:
+        """Stop the heartbeat and the executor (its jobs are reported failed), then forget
+        this server: whatever it left open is an orphan at once."""
+        self.stop_heartbeat()
         self._executor.close()
         if self._registered:
             with suppress(Exception):
