@@ -7,10 +7,10 @@ import socket
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.errors import JobNotFound
@@ -196,6 +196,17 @@ class JobRecords:
             return report
 
     # Servers and the jobs they own
+
+    def database_now(self) -> datetime:
+        """The database server's time: servers on several machines compare heartbeats on one
+        clock, whatever their own clocks' skew. SQLite runs on this machine: its clock."""
+        with self._sessions() as session:
+            if session.get_bind().dialect.name == "sqlite":
+                return utc_now()
+            now = session.scalar(select(func.now()))
+            if not isinstance(now, datetime):
+                raise TypeError(f"the database's now() returned {now!r}, not a timestamp")
+            return now.astimezone(UTC)
 
     def heartbeat(self, server: ServerIdentity, now: datetime) -> None:
         """Record that ``server`` is alive: its row is made on the first call, and made again

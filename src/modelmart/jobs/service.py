@@ -62,7 +62,8 @@ class JobOwnership:
     server: ServerIdentity = field(default_factory=ServerIdentity.of_this_process)
     heartbeat_interval_s: float = 2.0
     owner_timeout_s: float = 30.0
-    clock: Callable[[], datetime] = utc_now
+    clock: Callable[[], datetime] | None = None
+    """Heartbeats' time; None for the database's own clock (one clock for all servers)."""
 
 
 class JobService:
@@ -86,7 +87,7 @@ class JobService:
         self.server = ownership.server
         self._heartbeat_interval_s = ownership.heartbeat_interval_s
         self._owner_timeout_s = ownership.owner_timeout_s
-        self._clock = ownership.clock
+        self._clock = ownership.clock or records.database_now
         # Jobs handed to this process's executor and not yet reported finished, and those of
         # them whose cancel was already passed on: touched by requests, the executor's
         # threads and the heartbeat thread.

@@ -248,3 +248,17 @@ def test_server_rows_record_host_and_pid(cluster: Cluster) -> None:
         row = session.get(JobServerRow, a.jobs.server.id)
         assert row is not None
         assert (row.host, row.pid) == ("host-a", 42)
+
+
+def test_the_default_clock_is_the_databases(cluster: Cluster) -> None:
+    now = cluster.records.database_now()
+    assert now.utcoffset() == timedelta(0)
+    assert abs(now - utc_now()) < timedelta(seconds=5)  # one machine here: the same clock
+    jobs = JobService(
+        cluster.records, cluster.datasets, cluster.registry, RunningExecutor(), cluster.jobs_dir
+    )
+    jobs.recover()
+    with cluster.sessions() as session:
+        row = session.get(JobServerRow, jobs.server.id)
+        assert row is not None
+        assert abs(row.last_seen - utc_now()) < timedelta(seconds=5)
