@@ -38,12 +38,13 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-        batch.create_index(batch.f("ix_jobs_server_id"), ["server_id"], unique=False)
+    # Every server looks for open jobs of lost servers on each heartbeat.
+    op.create_index(op.f("ix_jobs_state"), "jobs", ["state"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_jobs_state"), table_name="jobs")
     with op.batch_alter_table("jobs") as batch:
-        batch.drop_index(batch.f("ix_jobs_server_id"))
         batch.drop_column("cancel_requested")
         batch.drop_column("server_name")
         batch.drop_column("server_id")
