@@ -24,7 +24,7 @@ from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.tenancy import Principal
 from tests.integration.jobs.data import LONG_SPEC
 
-HEARTBEAT_S, TIMEOUT_S = 0.1, 1.0
+HEARTBEAT_S, TIMEOUT_S = 0.1, 2.0
 USER = Principal.single_user()
 
 StartServer = Callable[[], JobService]

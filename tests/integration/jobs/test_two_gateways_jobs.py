@@ -19,7 +19,7 @@ def test_a_job_on_gateway_a_survives_b_starting_and_is_cancelled_through_b(
         data_dir=tmp_path / "data",
         json_logs=False,
         job_heartbeat_interval_s=0.2,
-        job_owner_timeout_s=2,
+        job_owner_timeout_s=3,
     )
     with live_server(settings) as a, Client(a.url) as through_a:
         job = submit_long_job(through_a, "two-gateways-mlp")
