@@ -19,6 +19,7 @@ from modelmart.store.tables import JobEventRow, JobRow, JobServerRow, utc_now
 from modelmart.training.runs import ProgressEvent
 
 LIST_LIMIT = 200
+CANCELLED = "cancelled on request"
 _OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -248,6 +249,21 @@ class JobRecords:
                 OwnedJob(job_id, JobState(state), bool(mark))
                 for job_id, state, mark in session.execute(query)
             ]
+
+    def cancel_queued(self, job_id: str) -> bool:
+        """Cancel ``job_id`` at once if no worker has started it; False otherwise."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state == JobState.QUEUED.value)
+                .values(
+                    state=JobState.CANCELLED.value,
+                    cancel_requested=True,
+                    failure_reason=CANCELLED,
+                    finished_at=utc_now(),
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def request_cancel(self, job_id: str) -> bool:
         """Mark an open job for its server to cancel; False when it had already finished."""

@@ -31,7 +31,13 @@ from typing import Any
 from modelmart.datasets.service import DatasetService
 from modelmart.errors import ModelMartError, ReportNotFound
 from modelmart.jobs.executor import JobExecutor, JobTicket
-from modelmart.jobs.records import JobRecords, OwnedJob, ServerIdentity, job_not_found
+from modelmart.jobs.records import (
+    CANCELLED,
+    JobRecords,
+    OwnedJob,
+    ServerIdentity,
+    job_not_found,
+)
 from modelmart.registry.service import Registry
 from modelmart.schemas.jobs import JobEvent, JobInfo, JobState, SubmitJob
 from modelmart.store.tables import JobRow, utc_now
@@ -158,16 +164,20 @@ class JobService:
 
     def cancel(self, principal: Principal, job_id: str) -> JobInfo:
         """Ask the job to stop. A finished job is returned unchanged; the state turns
-        ``cancelled`` once its executor has stopped it. A job another server runs is marked
-        (``cancel_requested``) for that server to stop on its next heartbeat; one whose server
-        is gone is cancelled at once."""
+        ``cancelled`` once its executor has stopped it, or at once while no worker has started
+        it. A running job another server runs is marked (``cancel_requested``) for that server
+        to stop on its next heartbeat; one whose server is gone is cancelled at once."""
         info = self.find(principal, job_id)
         if info.state.finished:
             return info
+        if self._records.cancel_queued(job_id):
+            # No worker took it yet: cancelled now. Its executor still drops it from its queue
+            # (at once here, on its server's next heartbeat elsewhere).
+            self._note(job_id, "cancelled while queued")
         if self._runs_here(job_id):
             self._pass_on_cancel(job_id)
         elif self._records.request_cancel(job_id) and self._records.finish_orphan(
-            job_id, self._cutoff(), JobState.CANCELLED, "cancelled on request"
+            job_id, self._cutoff(), JobState.CANCELLED, CANCELLED
         ):
             self._note(job_id, "cancelled (its server was gone)")
         return self._records.get(job_id)
@@ -280,7 +290,7 @@ class JobService:
 
     def cancelled(self, job_id: str) -> None:
         self._forget(job_id)
-        self._records.finish(job_id, JobState.CANCELLED, failure_reason="cancelled on request")
+        self._records.finish(job_id, JobState.CANCELLED, failure_reason=CANCELLED)
         self._note(job_id, "cancelled")
         self._clean(job_id)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelmart.config import Settings
 from modelmart.datasets.service import DatasetService
+from modelmart.jobs.executor import JobExecutor
 from modelmart.jobs.records import JobRecords, ServerIdentity
 from modelmart.jobs.service import JobOwnership, JobService, server_lost
 from modelmart.registry.service import Registry
@@ -27,7 +29,7 @@ from modelmart.store.db import create_engine_for, migrate, session_factory
 from modelmart.store.tables import JobServerRow, utc_now
 from tests.unit.conftest import FakeInspector
 from tests.unit.datasets.files import TABLE, write
-from tests.unit.jobs.fakes import RunningExecutor
+from tests.unit.jobs.fakes import FakeExecutor, RunningExecutor
 from tests.unit.registry.builders import SINGLE_USER
 
 INTERVAL_S, TIMEOUT_S = 2.0, 30.0
@@ -47,7 +49,7 @@ class FakeClock:
 @dataclass
 class Gateway:
     jobs: JobService
-    executor: RunningExecutor
+    executor: Any  # RunningExecutor unless the test passed another
 
 
 @dataclass
@@ -62,8 +64,8 @@ class Cluster:
     jobs_dir: Path
     clock: FakeClock
 
-    def gateway(self, pid: int = 100) -> Gateway:
-        executor = RunningExecutor()
+    def gateway(self, pid: int = 100, executor: JobExecutor | None = None) -> Gateway:
+        executor = executor or RunningExecutor()
         server = ServerIdentity(uuid.uuid4().hex, "host-a", pid, self.clock())
         ownership = JobOwnership(server, INTERVAL_S, TIMEOUT_S, self.clock)
         jobs = JobService(
@@ -125,6 +127,20 @@ def test_a_cancel_through_another_server_stops_the_job_where_it_runs(cluster: Cl
     assert b.jobs.get(job_id).state is JobState.CANCELLED
     a.jobs.tick()
     assert a.executor.cancel_calls == [job_id]  # passed on once
+
+
+def test_a_queued_job_is_cancelled_at_once_through_any_server(cluster: Cluster) -> None:
+    a, b = cluster.gateway(pid=1, executor=FakeExecutor(hold=True)), cluster.gateway(pid=2)
+    through_b, through_a = submit(a, "b"), submit(a, "a")
+    assert b.jobs.cancel(SINGLE_USER, through_b).state is JobState.CANCELLED
+    assert a.jobs.cancel(SINGLE_USER, through_a).state is JobState.CANCELLED
+    assert a.executor.cancelled_ids == [through_a]  # its own: dropped from the queue at once
+    a.jobs.tick()
+    assert a.executor.cancelled_ids == [through_a, through_b]  # B's: on A's next beat
+    a.executor.run_all()
+    for job_id in (through_a, through_b):
+        job = a.jobs.get(job_id)
+        assert (job.state, job.started_at) == (JobState.CANCELLED, None)
 
 
 def test_a_cancel_through_the_running_server_stops_it_at_once(cluster: Cluster) -> None:
