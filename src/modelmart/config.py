@@ -190,6 +190,28 @@ class Settings(BaseSettings):
         description="placement=ray: memory each model instance reserves on its node; 0 "
         "reserves none.",
     )
+    job_heartbeat_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often this server records that it is alive, picks up cancels of its "
+        "training jobs asked through other servers, and fails jobs whose server is gone.",
+    )
+    job_owner_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A training job whose server has not recorded it is alive for this long "
+        "is failed as 'server lost' by any other server sharing the database.",
+    )
+
+    @model_validator(mode="after")
+    def _check_job_owner_timeout(self) -> Settings:
+        # A few missed heartbeats (a slow database, a long pause) must not look like a death.
+        if self.job_owner_timeout_s < 3 * self.job_heartbeat_interval_s:
+            raise ValueError(
+                f"job_owner_timeout_s ({self.job_owner_timeout_s}) must be at least three "
+                f"times job_heartbeat_interval_s ({self.job_heartbeat_interval_s})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

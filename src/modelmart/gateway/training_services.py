@@ -15,7 +15,7 @@ from modelmart.datasets.service import DatasetService
 from modelmart.jobs.executor import JobExecutor
 from modelmart.jobs.processes import ProcessExecutor
 from modelmart.jobs.records import JobRecords
-from modelmart.jobs.service import JobService
+from modelmart.jobs.service import JobOwnership, JobService
 from modelmart.registry.service import Registry
 from modelmart.store.artifacts import LocalArtifactStore
 
@@ -43,8 +43,8 @@ def start_training_services(
     registry: Registry,
     executor: JobExecutor | None = None,
 ) -> TrainingServices:
-    """Fail jobs a previous process left open, register missing samples, start the workers.
-    Blocking: call it in a thread."""
+    """Fail jobs of servers gone silent and start the job heartbeat (JobService.start),
+    register missing samples, start the workers. Blocking: call it in a thread."""
     datasets = DatasetService(
         sessions,
         LocalArtifactStore(settings.data_dir / "datasets"),
@@ -60,8 +60,12 @@ def start_training_services(
         registry,
         executor or default_executor(settings),
         settings.data_dir / "jobs",
+        JobOwnership(
+            heartbeat_interval_s=settings.job_heartbeat_interval_s,
+            owner_timeout_s=settings.job_owner_timeout_s,
+        ),
     )
-    jobs.recover()
+    jobs.start()
     started = time.perf_counter()
     installed = install_samples(datasets)
     if installed:

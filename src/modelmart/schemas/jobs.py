@@ -107,3 +107,7 @@ class JobInfo(BaseModel):
     finished_at: datetime | None
     latest_event: JobEvent | None = None
     owner: str = ""
+    server: str | None = None
+    """The server process running it, "host pid"; None for jobs from before servers had ids."""
+    cancel_requested: bool = False
+    """Cancelled through a server that does not run it: its own server stops it shortly."""

@@ -187,7 +187,8 @@ class JobRow(Base):
     __table_args__ = (CheckConstraint(f"state IN {JOB_STATES!r}", name="state"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
+    # Indexed: every server looks for open jobs of lost servers on each heartbeat.
+    state: Mapped[str] = mapped_column(String(16), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column()
     dataset_name: Mapped[str] = mapped_column(String(QUALIFIED_NAME_LENGTH))
     dataset_version: Mapped[int] = mapped_column(Integer)
@@ -199,6 +200,23 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # The server process that runs it (a job_servers id, kept after that row is pruned) and
+    # "host pid" for people; a cancel asked through another server waits here for the owner.
+    server_id: Mapped[str | None] = mapped_column(String(32))
+    server_name: Mapped[str | None] = mapped_column(String(300))
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+
+
+class JobServerRow(Base):
+    """A running server process that may own jobs, and when it last said it was alive."""
+
+    __tablename__ = "job_servers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
+    last_seen: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class JobEventRow(Base):

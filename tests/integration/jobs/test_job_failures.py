@@ -18,7 +18,7 @@ import pytest
 from modelmart.client import Client
 from modelmart.config import Settings
 from modelmart.errors import ModelNotFound
-from modelmart.jobs.service import RESTARTED
+from modelmart.jobs.service import server_lost
 from modelmart.schemas.jobs import JobInfo, JobState
 from tests.integration.jobs.data import LONG_SPEC
 from tests.integration.servers import LiveServer, live_server
@@ -126,10 +126,17 @@ def test_a_server_killed_mid_job_leaves_no_job_running(data_dir: Path) -> None:
     while any(map(_alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)]  # they died with the server
-    settings = Settings(data_dir=data_dir, json_logs=False)
+    # The restarted server is a new owner: it fails the killed one's job once that one has
+    # been silent for the owner timeout (at start-up if that long has passed, else soon after).
+    settings = Settings(
+        data_dir=data_dir, json_logs=False, job_heartbeat_interval_s=0.2, job_owner_timeout_s=1
+    )
     with live_server(settings) as restarted, Client(restarted.url) as mm:
-        after = mm.get_job(job.id)
-        assert after.state is JobState.FAILED
-        assert after.failure_reason == RESTARTED
+        deadline = time.monotonic() + 30
+        while (after := mm.get_job(job.id)).state is not JobState.FAILED:
+            assert time.monotonic() < deadline, f"the job stayed {after.state.value}"
+            time.sleep(0.1)
+        assert after.failure_reason == server_lost(after.server, 1.0)
+        assert after.server is not None
         with pytest.raises(ModelNotFound):
             mm.get_model("orphan-mlp")

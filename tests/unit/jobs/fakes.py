@@ -73,3 +73,33 @@ class FakeExecutor:
 
     def close(self) -> None:
         self.closed = True
+
+
+@dataclass
+class RunningExecutor:
+    """Starts each job at once and keeps it running until :meth:`finish` or a cancel, which
+    it reports at once, like a worker that stops at its next step."""
+
+    running: dict[str, tuple[JobTicket, JobListener]] = field(default_factory=dict)
+    cancel_calls: list[str] = field(default_factory=list)
+
+    def submit(self, ticket: JobTicket, listener: JobListener) -> None:
+        self.running[ticket.job_id] = (ticket, listener)
+        listener.started(ticket.job_id)
+
+    def finish(self, job_id: str) -> None:
+        ticket, listener = self.running.pop(job_id)
+        listener.succeeded(job_id, outcome_in(ticket.workdir))
+
+    def cancel(self, job_id: str) -> bool:
+        self.cancel_calls.append(job_id)
+        if job_id not in self.running:
+            return False
+        _, listener = self.running.pop(job_id)
+        listener.cancelled(job_id)
+        return True
+
+    def close(self) -> None:
+        for job_id, (_, listener) in list(self.running.items()):
+            del self.running[job_id]
+            listener.failed(job_id, "the server stopped")

@@ -1,5 +1,5 @@
 """The job service with an inline executor: states, events, registration with lineage,
-reports, cancellation, and recovery after a restart (SQLite and PostgreSQL)."""
+reports, cancellation, and recovery of jobs no server owns (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from modelmart.errors import (
     ReportNotFound,
     ValidationFailed,
 )
-from modelmart.jobs.service import RESTARTED
+from modelmart.jobs.service import server_lost
 from modelmart.schemas.jobs import JobState, SubmitJob, TrainingSpec
 from modelmart.store.tables import JobRow, utc_now
 from tests.unit.jobs.conftest import World
@@ -94,14 +94,14 @@ def test_an_open_job_unknown_to_the_executor_is_cancelled_at_once(world: World) 
     assert world.jobs.cancel(SINGLE_USER, job_id).state is JobState.CANCELLED
 
 
-def test_recover_fails_jobs_left_open(any_world: World) -> None:
+def test_recover_fails_open_jobs_that_no_server_owns(any_world: World) -> None:
     for job_id, state in (("a" * 32, "running"), ("b" * 32, "queued"), ("c" * 32, "succeeded")):
         row = JobRow(id=job_id, state=state, spec={}, dataset_name="toy", dataset_version=1,
                      model_name="m", created_at=utc_now())  # fmt: skip
         any_world.records.create(row)
     assert any_world.jobs.recover() == 2
     assert any_world.jobs.get("a" * 32).state is JobState.FAILED
-    assert any_world.jobs.get("a" * 32).failure_reason == RESTARTED
+    assert any_world.jobs.get("a" * 32).failure_reason == server_lost(None, 30.0)
     assert any_world.jobs.get("c" * 32).state is JobState.SUCCEEDED
     assert any_world.jobs.recover() == 0
 
