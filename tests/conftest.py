@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +120,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     server_url: str = request.getfixturevalue("postgres_url")
     with _fresh_postgres_database(server_url) as url:
         yield url
+
+
+@pytest.fixture
+def shared_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database that every server of one test shares."""
+    with _fresh_postgres_database(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throwaway Redis server on loopback (no persistence) for one test."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    port = _free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

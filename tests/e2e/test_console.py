@@ -195,6 +195,7 @@ def test_console_walkthrough(page: Page, server: LiveServer, tmp_path: Path) -> 
     page.get_by_label("Instances (JSON list, one row per example)").fill("[[5.1, 3.5, 1.4, 0.2]]")
     page.get_by_role("button", name="Run").click()
     expect(page.locator(".output .billed")).to_have_text("items: 1, requests: 1")
+    expect(page.locator(".output .energy")).to_contain_text(" J")
     [answer] = json.loads(page.locator(".output pre.predictions").inner_text())
     assert answer["label"] == "0"  # the first iris row is a setosa, class 0 in the CSV
     assert max(answer["probabilities"]) == answer["probabilities"][0]

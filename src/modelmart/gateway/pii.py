@@ -136,12 +136,21 @@ def guarded_outputs(guard: PiiGuard, started: Sequence[Started]) -> list[Started
     ]
 
 
+ENCODED_FILE_INPUTS = frozenset({"image", "audio"})
+"""``BYTES`` inputs of the vision and speech runtimes: encoded files (or their base64), not
+text; read as text and redacted, an image or a sound would be corrupted."""
+
+
 async def guarded_inputs(guard: PiiGuard, signature: Signature, batch: Batch) -> Batch:
     """``batch`` as the model gets it: every text of its ``BYTES`` inputs through the guard
-    (other inputs, numbers and images, carry no text to check)."""
+    (other inputs, numbers and encoded files, carry no text to check)."""
     if not guard.active:
         return batch
-    texts = {spec.name for spec in signature.inputs if spec.datatype is Datatype.BYTES}
+    texts = {
+        spec.name
+        for spec in signature.inputs
+        if spec.datatype is Datatype.BYTES and spec.name not in ENCODED_FILE_INPUTS
+    }
     return await asyncio.to_thread(_guard_columns, batch, texts, guard.input)
 
 

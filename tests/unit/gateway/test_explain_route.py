@@ -24,6 +24,7 @@ from modelmart.gateway.errors import install_error_handlers
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes import explain, inference
 from modelmart.runtimes.base import LoadRequest
+from modelmart.schemas.pii import PiiPolicy
 from modelmart.schemas.registry import VersionInfo
 from modelmart.serving.batcher import ClientGone
 from modelmart.serving.placement import (
@@ -37,7 +38,7 @@ from modelmart.serving.router import Router
 from modelmart.tenancy import CATALOGUE_OWNER, DeploymentAccess, Principal
 from modelmart.types import ArtifactFormat, Datatype, RuntimeName, Signature, Task, TensorSpec
 from tests.unit.explain.fakes import LinearRegressor, WordClassifier
-from tests.unit.gateway.route_fakes import FakeAccounts, energy, tenant
+from tests.unit.gateway.route_fakes import FakeAccounts, energy, fake_pii, tenant
 
 TABLE = Signature(
     inputs=(TensorSpec(name="input", datatype=Datatype.FP32, shape=(-1, 3)),),
@@ -151,7 +152,7 @@ def app(endpoints: dict[str, ModelEndpoint]) -> FastAPI:
     built.include_router(explain.router)
     built.include_router(inference.router)
     built.state.services = SimpleNamespace(
-        settings=settings, router=router, registry=registry, energy=EnergySetup()
+        settings=settings, router=router, registry=registry, energy=EnergySetup(), pii=fake_pii()
     )
     return built
 
@@ -187,6 +188,20 @@ async def test_a_text_explanation_names_the_tokens(http: httpx.AsyncClient) -> N
     (item,) = answer.json()["explanations"]
     assert item["target"] == "pos"
     assert item["top_tokens"] == ["good"]
+
+
+async def test_a_redact_input_policy_explains_the_redacted_text(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    """The explained tokens are those the model saw: never the e-mail address it was kept
+    from; the PII report comes beside the explanation, as on :predict."""
+    app.state.services.pii = fake_pii({"reviews": PiiPolicy.REDACT_INPUT})
+    body = {"instances": ["so good, mail jane.doe@example.com"]}
+    answer = await http.post("/v1/models/reviews:explain", json=body)
+    assert answer.status_code == 200, answer.text
+    (item,) = answer.json()["explanations"]
+    assert not any("jane.doe" in token for token in item["tokens"])
+    assert answer.json()["pii"]["policy"] == "redact-input"
 
 
 async def test_an_unexplainable_model_is_refused_before_it_runs(

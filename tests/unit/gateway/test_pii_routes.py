@@ -13,11 +13,12 @@ import orjson
 import pytest
 from starlette.requests import Request
 
-from modelmart.gateway.pii import PII_GUARD_STATE, PiiService, guard_for
+from modelmart.gateway.pii import PII_GUARD_STATE, PiiService, guard_for, guarded_inputs
 from modelmart.gateway.routes import chat, completions, inference, openai, tasks, v2
 from modelmart.privacy.guard import PiiGuard
 from modelmart.schemas.pii import PiiPolicy
 from modelmart.serving.placement import Endpoint
+from modelmart.types import Datatype, Signature, TensorSpec
 from tests.unit.gateway.generation_fakes import ScriptedChat, pieces_of
 from tests.unit.gateway.route_fakes import (
     EMBEDDER,
@@ -269,3 +270,27 @@ async def test_open_inference_v2_applies_the_policy_too() -> None:
     received = _batch_text("embedder")(served)
     assert MAIL not in received
     assert "<EMAIL_ADDRESS>" in received
+
+
+async def test_encoded_files_are_never_read_as_text() -> None:
+    """An image's or a sound's bytes (or their base64) pass untouched, even when they happen
+    to spell something the detector would redact: redacting them would corrupt the file.
+    The text input beside them is redacted."""
+    looks_like_pii = f"{MAIL}{PHONE}"
+    signature = Signature(
+        inputs=tuple(
+            TensorSpec(name=name, datatype=Datatype.BYTES, shape=(-1,))
+            for name in ("image", "audio", "text")
+        ),
+        outputs=(TensorSpec(name="label", datatype=Datatype.BYTES, shape=(-1,)),),
+    )
+    batch = {
+        "image": np.array([looks_like_pii], dtype=object),
+        "audio": np.array([looks_like_pii.encode()], dtype=object),
+        "text": np.array([looks_like_pii], dtype=object),
+    }
+    guard = PiiGuard(PiiPolicy.REDACT_INPUT, PatternDetector())
+    guarded = await guarded_inputs(guard, signature, batch)
+    assert guarded["image"].tolist() == [looks_like_pii]
+    assert guarded["audio"].tolist() == [looks_like_pii.encode()]
+    assert MAIL not in guarded["text"][0]

@@ -29,6 +29,7 @@ from modelmart.gateway.codecs import v1
 from modelmart.gateway.energy import energy_usage
 from modelmart.gateway.images import tensor_inputs
 from modelmart.gateway.metering import Caller, MeteredRoute
+from modelmart.gateway.pii import guard_for, guarded_inputs, report_fields
 from modelmart.gateway.responses import FastJSONResponse
 from modelmart.gateway.routes.inference import _BODY_DOC, parse_json, require_json
 from modelmart.gateway.services import Services, get_services
@@ -113,7 +114,11 @@ async def explain(
         served.append(prediction)
         return prediction.outputs
 
-    conformed = await tensor_inputs(request, endpoint.signature, batch)
+    # The caller's PII policy applies as on :predict: the explained texts are those the model
+    # may see (under redact-input, with the entities replaced).
+    guard = guard_for(request, services.pii, principal, endpoint)
+    guarded = await guarded_inputs(guard, endpoint.signature, batch)
+    conformed = await tensor_inputs(request, endpoint.signature, guarded)
     explained = await explain_batch(
         explainer, conformed, predict, services.settings.explain_probe_batch_rows
     )
@@ -129,5 +134,6 @@ async def explain(
             "explanations": [item.to_json() for item in explained.explanations],
             "method": explainer.method.to_json(),
             "usage": usage,
+            **report_fields(guard),
         }
     )

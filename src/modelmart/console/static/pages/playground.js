@@ -263,15 +263,21 @@ function predictTask(deployment) {
   });
 }
 
+const ENERGY_UNIT = "energy_joules";
+
 /** What the ledger has billed for a model this month, read back after a call: the plain
  * predict answer carries no usage object, so this is how its cost shows up in the playground. */
 async function billedLine(model) {
   const query = new URLSearchParams({ group_by: "model" });
   if (session.org) query.set("organisation", session.org);
   const rows = (await api(`/v1/usage?${query}`)).usage.filter((r) => r.model === model);
-  const units = rows.map((r) => `${r.unit}: ${number(r.quantity)}`).join(", ");
+  // Energy is reported beside the units, never billed.
+  const billed = rows.filter((r) => r.unit !== ENERGY_UNIT);
+  const energy = rows.find((r) => r.unit === ENERGY_UNIT);
+  const units = billed.map((r) => `${r.unit}: ${number(r.quantity)}`).join(", ");
   return h("p", { class: "meta" }, h("strong", {}, `Billed for ${model} this month `),
-    h("span", { class: "billed" }, units || "nothing yet"));
+    h("span", { class: "billed" }, units || "nothing yet"),
+    energy ? h("span", { class: "energy" }, ` · energy used: ${number(energy.quantity)} J`) : null);
 }
 
 function formFor(deployment, task) {
