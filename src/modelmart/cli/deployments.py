@@ -101,7 +101,14 @@ def undeploy(ctx: typer.Context, name: str) -> None:
     output.say(ctx, f"Undeployed {name}", {"name": name, "undeployed": True})
 
 
-def _examples(data: str | None, file: Path | None) -> dict[str, Any]:
+ExamplesData = Annotated[str | None, typer.Option("--data", help="JSON list of instances.")]
+ExamplesFile = Annotated[
+    Path | None, typer.Option("--file", exists=True, dir_okay=False, help="JSON file of instances.")
+]
+"""The options that give a command its examples (read by :func:`examples`)."""
+
+
+def examples(data: str | None, file: Path | None) -> dict[str, Any]:
     """``{"instances": [...]}`` or ``{"inputs": {...}}`` from --data or --file."""
     if (data is None) == (file is None):
         raise typer.BadParameter("give the examples with --data or --file (one of them)")
@@ -122,17 +129,12 @@ def _examples(data: str | None, file: Path | None) -> dict[str, Any]:
 
 
 def predict(
-    ctx: typer.Context,
-    name: str,
-    data: Annotated[str | None, typer.Option(help="JSON list of instances.")] = None,
-    file: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="JSON file of instances.")
-    ] = None,
+    ctx: typer.Context, name: str, data: ExamplesData = None, file: ExamplesFile = None
 ) -> None:
     """Send examples to deployment NAME and print its predictions as JSON."""
-    examples = _examples(data, file)
+    sent = examples(data, file)
     with client(ctx) as mm:
-        predictions = mm.predict(name, **examples)
+        predictions = mm.predict(name, **sent)
     if session(ctx).json:
         output.print_json(predictions)
     else:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelmart.cli import output
-from modelmart.cli.deployments import _examples
+from modelmart.cli.deployments import ExamplesData, ExamplesFile, examples
 from modelmart.cli.session import client
 from modelmart.schemas.explanations import Explanation, InstanceExplanation
 
@@ -24,19 +24,17 @@ SHOWN = 10
 def explain(
     ctx: typer.Context,
     name: str,
-    data: Annotated[str | None, typer.Option(help="JSON list of instances.")] = None,
-    file: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="JSON file of instances.")
-    ] = None,
+    data: ExamplesData = None,
+    file: ExamplesFile = None,
     png_dir: Annotated[
         Path | None,
         typer.Option(file_okay=False, help="Write image heatmaps here as PNG files."),
     ] = None,
 ) -> None:
     """Send examples to deployment NAME and print its predictions with their attributions."""
-    examples = _examples(data, file)
+    sent = examples(data, file)
     with client(ctx) as mm:
-        explained = mm.explain(name, **examples)
+        explained = mm.explain(name, **sent)
     if png_dir is not None:
         write_heatmaps(explained, png_dir)
     output.show(ctx, explained, render_explanation)
