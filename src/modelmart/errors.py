@@ -14,8 +14,9 @@
     │   ├── InvalidDataset               422 invalid_dataset
     │   ├── InvalidAudio                 400 invalid_audio
     │   │   └── AudioTooLong             400 audio_too_long
-    │   └── InvalidImage                 400 invalid_image
-    │       └── ImageTooLarge            413 image_too_large
+    │   ├── InvalidImage                 400 invalid_image
+    │   │   └── ImageTooLarge            413 image_too_large
+    │   └── CpusUnavailable              422 cpus_unavailable
     ├── InvalidArtifact                  422 invalid_artifact
     ├── NotExplainable                   422 not_explainable
     ├── NotFound                         404 not_found
@@ -151,6 +152,14 @@ class InvalidPiiPolicy(InvalidRequest):
 
     status = 422
     code = "invalid_pii_policy"
+
+
+class CpusUnavailable(InvalidRequest):
+    """A deployment's ``cpus`` name CPUs its processes cannot run on here (absent, outside the
+    server's cgroup, or an operating system without CPU affinity)."""
+
+    status = 422
+    code = "cpus_unavailable"
 
 
 class InvalidArtifact(ModelMartError):

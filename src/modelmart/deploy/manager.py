@@ -150,6 +150,8 @@ class DeploymentManager:
             min_instances=low,
             max_instances=high,
             target_ongoing_requests=request.target_ongoing_requests or DEFAULT_TARGET_ONGOING,
+            max_queued_requests=request.max_queued_requests,
+            cpus=tuple(request.cpus or ()),
         )
         async with self._membership:
             # Insert-only: another server sharing the database may have made it meanwhile.
@@ -405,6 +407,8 @@ class DeploymentManager:
             max_instances=record.max_instances,
             target_ongoing_requests=record.target_ongoing_requests,
             desired_instances=endpoint.spec.instances if endpoint is not None else 0,
+            max_queued_requests=status.queue_limit if status else 0,
+            cpus=list(record.cpus),
         )
 
     def _model_owner(self, model_name: str) -> str:
@@ -466,6 +470,8 @@ class DeploymentManager:
             timeout_s=record.timeout_s or self._defaults.timeout_s,
             isolation=Isolation(record.isolation),
             start_timeout_s=self._defaults.start_timeout_s,
+            max_queued=record.max_queued_requests,
+            cpus=record.cpus,
         )
 
 
@@ -497,6 +503,10 @@ def _changed(record: DeploymentRecord, changes: DeploymentUpdate) -> DeploymentR
     """``record`` with ``changes``: setting ``version`` drops the alias and the other way
     round; setting one autoscaling bound completes the other."""
     fields: dict[str, Any] = changes.model_dump(exclude_none=True)
+    if "max_queued_requests" in changes.model_fields_set:  # null: the server's limit again
+        fields["max_queued_requests"] = changes.max_queued_requests
+    if "cpus" in fields:
+        fields["cpus"] = tuple(fields["cpus"])
     if "version" in fields or "alias" in fields:
         fields.setdefault("version", None)
         fields.setdefault("alias", None)

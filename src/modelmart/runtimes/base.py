@@ -26,7 +26,8 @@ class LoadRequest:
 
     ``path`` is a file for single-file formats and a directory for unpacked archives.
     ``signature`` is the declared signature; formats that cannot describe themselves
-    (TorchScript) require it, the rest check it against what the artifact says.
+    (TorchScript) require it, the rest check it against what the artifact says. ``cpus`` are
+    the CPUs the process that loads it is pinned to first (empty: any); runtimes ignore it.
     """
 
     path: Path
@@ -34,6 +35,7 @@ class LoadRequest:
     task: Task = Task.CUSTOM
     signature: Signature | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    cpus: tuple[int, ...] = ()
 
 
 _Loaded = TypeVar("_Loaded")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from modelmart.schemas.pii import POLICY_FIELD_DOC
 
@@ -32,6 +32,32 @@ _BOTH_TARGETS: dict[str, Any] = {
 
 DEFAULT_TARGET_ONGOING = 2.0
 """Queued or running requests per instance that autoscaling aims for by default."""
+
+
+MAX_QUEUED_REQUESTS = 100_000
+MAX_CPUS = 1024
+QUEUE_FIELD_DOC = (
+    "requests this deployment's queue holds before refusing more with 503 and a Retry-After; "
+    "default: the server's MODELMART_MAX_QUEUED_REQUESTS"
+)
+CPUS_FIELD_DOC = (
+    "the CPU ids (as the operating system numbers them, from 0) its instances' processes run "
+    "on, so a busy deployment cannot take the cores another one answers on; empty: any CPU. "
+    "Needs isolation 'process' and Linux"
+)
+
+
+CpuId = Annotated[int, Field(ge=0, lt=MAX_CPUS)]
+
+
+def distinct_cpus(cpus: list[int]) -> list[int]:
+    """``cpus`` sorted; a repeated one is refused."""
+    if len(set(cpus)) != len(cpus):
+        raise ValueError("each CPU id may appear once")
+    return sorted(cpus)
+
+
+CpuList = Annotated[list[CpuId], AfterValidator(distinct_cpus)]
 
 
 def _check_bounds(low: int | None, high: int | None) -> None:
@@ -68,6 +94,15 @@ class _Tuning(BaseModel):
         return self
 
     pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
+    max_queued_requests: int | None = Field(
+        default=None, ge=1, le=MAX_QUEUED_REQUESTS, description=QUEUE_FIELD_DOC
+    )
+    cpus: CpuList | None = Field(
+        default=None,
+        max_length=MAX_CPUS,
+        json_schema_extra={"uniqueItems": True},
+        description=CPUS_FIELD_DOC,
+    )
 
 
 class DeploymentRequest(_Tuning):
@@ -109,6 +144,18 @@ class DeploymentUpdate(BaseModel):
     min_instances: int | None = Field(default=None, ge=0, le=64)
     max_instances: int | None = Field(default=None, ge=1, le=64)
     target_ongoing_requests: float | None = Field(default=None, gt=0, le=4096)
+    max_queued_requests: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_QUEUED_REQUESTS,
+        description=f"{QUEUE_FIELD_DOC}; null goes back to that default",
+    )
+    cpus: CpuList | None = Field(
+        default=None,
+        max_length=MAX_CPUS,
+        json_schema_extra={"uniqueItems": True},
+        description=f"{CPUS_FIELD_DOC}; [] lets it run anywhere again",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> DeploymentUpdate:
@@ -140,3 +187,6 @@ class DeploymentView(BaseModel):
     target_ongoing_requests: float = DEFAULT_TARGET_ONGOING
     desired_instances: int = 0
     pii_policy: str | None = None
+    # The queue's limit in force (its own, else the server's) and the CPUs it is pinned to.
+    max_queued_requests: int = 0
+    cpus: list[int] = Field(default_factory=list)

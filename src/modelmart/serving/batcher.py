@@ -197,9 +197,7 @@ class Batcher:
         """Queue ``inputs`` and wait for their outputs, the model version that ran them and
         their energy. Raises :class:`Overloaded` when the queue is full or the request waited too
         long, :class:`ClientDisconnected` when ``gone`` says its client left while queued."""
-        if len(self._queue) >= self.admission.max_queued:
-            self.counts.rejected += 1
-            raise self._overloaded()
+        self.admit()
         future: asyncio.Future[Served] = asyncio.get_running_loop().create_future()
         request = PendingRequest(inputs, batch_size(inputs), future, self._clock())
         self._queue.append(request)
@@ -209,6 +207,12 @@ class Batcher:
         finally:
             if not request.taken:
                 self._discard(request)
+
+    def admit(self) -> None:
+        """Refuse (:class:`Overloaded`, counted as rejected) when the queue is full."""
+        if len(self._queue) >= self.admission.max_queued:
+            self.counts.rejected += 1
+            raise self._overloaded()
 
     def retry_after_s(self) -> int:
         """Seconds until the queue has drained at its recent rate: at least 1."""

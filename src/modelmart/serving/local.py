@@ -140,16 +140,19 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def share_of_cores(target: ServedVersion, instances: int) -> ServedVersion:
-    """``target`` with a ``threads`` parameter of this machine's cores divided among the
-    deployment's ``instances``, unless its version sets one. Each runtime otherwise sizes its
-    thread pool to the whole machine, and two instances of a model on two cores would run four
-    spinning threads that wait for each other at every layer."""
-    if "threads" in target.load.parameters:
-        return target
-    share = max(1, usable_cores() // max(1, instances))
-    parameters = {**target.load.parameters, "threads": share}
-    return dataclasses.replace(target, load=dataclasses.replace(target.load, parameters=parameters))
+def share_of_cores(
+    target: ServedVersion, instances: int, cpus: tuple[int, ...] = ()
+) -> ServedVersion:
+    """``target`` pinned to ``cpus``, with a ``threads`` parameter of its cores (``cpus``, else
+    this machine's) divided among the deployment's ``instances``, unless its version sets one.
+    Each runtime otherwise sizes its thread pool to the whole machine, and two instances of a
+    model on two cores would run four spinning threads that wait for each other at every
+    layer."""
+    load = dataclasses.replace(target.load, cpus=cpus)
+    if "threads" not in load.parameters:
+        share = max(1, (len(cpus) or usable_cores()) // max(1, instances))
+        load = dataclasses.replace(load, parameters={**load.parameters, "threads": share})
+    return dataclasses.replace(target, load=load)
 
 
 def new_instance(
@@ -184,10 +187,11 @@ class LocalEndpoint(Endpoint):
         self._generation_observer = generation_observer
         self._new_instance = instance_factory
         self._backoff = backoff
+        self._default_admission = admission or Admission()
         self._batcher = Batcher(
             spec.max_batch_size,
             spec.max_delay_ms / 1000,
-            admission,
+            self._admission_of(spec),
             name=f"deployment {spec.name!r}",
         )
         self._workers: list[_Worker] = []
@@ -211,6 +215,15 @@ class LocalEndpoint(Endpoint):
 
     def on_cold_demand(self, wake: Callable[[], None]) -> None:
         self._wake = wake
+
+    def _admission_of(self, spec: EndpointSpec) -> Admission:
+        """The server's admission, with the deployment's own queue limit where it has one."""
+        if spec.max_queued is None:
+            return self._default_admission
+        return dataclasses.replace(self._default_admission, max_queued=spec.max_queued)
+
+    def admit(self) -> None:
+        self._batcher.admit()
 
     async def predict(self, inputs: Batch, gone: ClientGone | None = None) -> Prediction:
         self._check_serving()
@@ -295,7 +308,8 @@ class LocalEndpoint(Endpoint):
             old = self.spec
             self._batcher.max_batch_size = spec.max_batch_size
             self._batcher.max_delay_s = spec.max_delay_ms / 1000
-            if spec.target != old.target or spec.isolation != old.isolation:
+            self._batcher.admission = self._admission_of(spec)
+            if (spec.target, spec.isolation, spec.cpus) != (old.target, old.isolation, old.cpus):
                 # A new version loads at least once, even scaled to zero: to prove it loads
                 # and learn its signature (the autoscaler takes it down again when idle).
                 spec = dataclasses.replace(spec, instances=max(1, spec.instances))
@@ -388,7 +402,7 @@ class LocalEndpoint(Endpoint):
         self, target: ServedVersion, count: int, spec: EndpointSpec | None = None
     ) -> list[_Worker]:
         spec = spec or self.spec
-        shared = share_of_cores(target, spec.instances)
+        shared = share_of_cores(target, spec.instances, spec.cpus)
         instances = [self._new_instance(shared, spec.isolation) for _ in range(count)]
         self._starting += count
         try:

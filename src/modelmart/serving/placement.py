@@ -42,6 +42,8 @@ class EndpointSpec:
     timeout_s: float = 30.0
     isolation: Isolation = Isolation.PROCESS
     start_timeout_s: float = 300.0
+    max_queued: int | None = None  # the queue's own limit; None: the placement's default
+    cpus: tuple[int, ...] = ()  # the CPUs its instances' processes are pinned to; (): any
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,12 @@ class Endpoint(ABC):
         :class:`~modelmart.runtimes.generation.GenerationDone`. Leaving the iteration early
         stops the generation. Endpoints that are not ``generative`` refuse."""
         raise not_generative(self.spec.name)
+
+    def admit(self) -> None:
+        """Raise :class:`~modelmart.errors.Overloaded` when a request would be refused now
+        (its queue is full), so a route can refuse before reading and parsing the body. Only a
+        shortcut: ``predict`` checks again. By default every request may try."""
+        return  # an endpoint without a bounded queue refuses nothing up front
 
     @abstractmethod
     async def apply(self, spec: EndpointSpec) -> None:

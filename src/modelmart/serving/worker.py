@@ -31,6 +31,7 @@ from modelmart.arrays import Batch
 from modelmart.energy.meters import EnergySetup, Meter
 from modelmart.runtimes.base import LoadRequest, Runtime
 from modelmart.runtimes.generation import TextGenerator
+from modelmart.serving.affinity import pin_process
 from modelmart.serving.streaming import EngineLoop, error_payload, not_generative
 from modelmart.types import RuntimeName
 
@@ -101,8 +102,10 @@ def worker_main(
     request: LoadRequest,
     energy: EnergySetup,
 ) -> None:
-    """Entry point of a worker process (started with the ``spawn`` method)."""
+    """Entry point of a worker process (started with the ``spawn`` method). It pins itself to
+    the deployment's CPUs before loading, so the runtime's threads inherit them."""
     try:
+        pin_process(request.cpus)
         runtime = runtime_factory(runtime_name)
         runtime.load(request)
     except Exception as exc:  # report the load failure instead of dying silently

@@ -46,6 +46,10 @@ class DeploymentRecord:
     min_instances: int | None = None
     max_instances: int | None = None
     target_ongoing_requests: float = 2.0
+    # Admission and placement: the queue's own limit (None: the server's) and the CPUs its
+    # instances' processes are pinned to (empty: any).
+    max_queued_requests: int | None = None
+    cpus: tuple[int, ...] = ()
 
     @property
     def autoscaled(self) -> bool:
@@ -79,6 +83,26 @@ class DeploymentRecord:
                 f"{self.max_delay_ms})"
             )
         self._check_autoscaling()
+        self._check_placement()
+
+    def _check_placement(self) -> None:
+        if self.max_queued_requests is not None and self.max_queued_requests < 1:
+            raise InvalidRequest(
+                f"deployment {self.name!r} needs max_queued_requests >= 1 "
+                f"(got {self.max_queued_requests})"
+            )
+        if self.cpus and self.isolation != "process":
+            raise InvalidRequest(
+                f"deployment {self.name!r} pins its instances to CPUs {list(self.cpus)}, which "
+                "only worker processes can be; use isolation 'process' or drop cpus",
+                details={"param": "cpus"},
+            )
+        if len(set(self.cpus)) != len(self.cpus) or any(cpu < 0 for cpu in self.cpus):
+            raise InvalidRequest(
+                f"deployment {self.name!r} has CPUs {list(self.cpus)}; give distinct CPU ids "
+                "from 0",
+                details={"param": "cpus"},
+            )
 
     def _check_autoscaling(self) -> None:
         low, high = self.min_instances, self.max_instances
@@ -113,7 +137,20 @@ _SPEC_FIELDS = (
     "max_instances",
     "target_ongoing_requests",
     "pii_policy",
+    "max_queued_requests",
+    "cpus",
 )
+
+
+def _column_values(record: DeploymentRecord) -> dict[str, object]:
+    """The row's columns for ``record``'s spec (CPU ids as a comma-separated list)."""
+    values = {field: getattr(record, field) for field in _SPEC_FIELDS}
+    values["cpus"] = ",".join(str(cpu) for cpu in record.cpus)
+    return values
+
+
+def _cpus_of(column: str) -> tuple[int, ...]:
+    return tuple(int(cpu) for cpu in column.split(",") if cpu)
 
 
 def _record_of(row: DeploymentRow) -> DeploymentRecord:
@@ -135,6 +172,8 @@ def _record_of(row: DeploymentRow) -> DeploymentRecord:
         min_instances=row.min_instances,
         max_instances=row.max_instances,
         target_ongoing_requests=row.target_ongoing_requests,
+        max_queued_requests=row.max_queued_requests,
+        cpus=_cpus_of(row.cpus),
     )
 
 
@@ -161,8 +200,8 @@ class DeploymentRepository:
             if row is None:
                 row = DeploymentRow(name=record.name, created_at=now)
                 session.add(row)
-            for field in _SPEC_FIELDS:
-                setattr(row, field, getattr(record, field))
+            for column, value in _column_values(record).items():
+                setattr(row, column, value)
             row.updated_at = now
             session.flush()
             return replace(record, created_at=row.created_at, updated_at=now)
@@ -177,8 +216,8 @@ class DeploymentRepository:
                 if session.get(DeploymentRow, record.name) is not None:
                     raise _taken(record.name)
                 row = DeploymentRow(name=record.name, created_at=now, updated_at=now)
-                for field in _SPEC_FIELDS:
-                    setattr(row, field, getattr(record, field))
+                for column, value in _column_values(record).items():
+                    setattr(row, column, value)
                 session.add(row)
         except IntegrityError as exc:  # another server inserted it between the two statements
             raise _taken(record.name) from exc

@@ -154,6 +154,9 @@ class DeploymentRow(Base):
     min_instances: Mapped[int | None] = mapped_column(Integer)
     max_instances: Mapped[int | None] = mapped_column(Integer)
     target_ongoing_requests: Mapped[float] = mapped_column(Float, default=2.0)
+    # The queue's own limit (NULL: the server's) and its CPU ids, comma-separated ("": any).
+    max_queued_requests: Mapped[int | None] = mapped_column(Integer)
+    cpus: Mapped[str] = mapped_column(Text, default="")
 
 
 class DatasetVersionRow(Base):

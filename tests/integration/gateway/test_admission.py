@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import socket
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +74,68 @@ def test_a_flooded_deployment_answers_503_with_retry_after_past_its_queue(
         assert int(response.headers["retry-after"]) >= 1
     assert f'modelmart_queue_limit{{deployment="slow"}} {QUEUE_LIMIT}.0' in metrics
     assert f'modelmart_rejected_requests_total{{deployment="slow"}} {len(refused)}.0' in metrics
+
+
+def _fill_queue(http: httpx.Client, pool: ThreadPoolExecutor, queued: int) -> None:
+    """One request running on the slow model and ``queued`` waiting behind it."""
+    for _ in range(queued + 1):
+        pool.submit(http.post, "/v1/models/slow:predict", json={"instances": [[1.0, 2.0]]})
+    deadline = time.monotonic() + 10
+    while http.get("/v1/deployments/slow").json()["queue_depth"] < queued:
+        assert time.monotonic() < deadline, "the queue did not fill"
+        time.sleep(0.02)
+
+
+def test_a_deployment_s_own_queue_limit_overrides_the_server_s(
+    flooded_server: LiveServer, iris_artifacts: tuple[Path, Path]
+) -> None:
+    with httpx.Client(base_url=flooded_server.url, timeout=60) as http:
+        http.post("/v1/registry/models", json={"name": "slow", "task": "classification"})
+        assert push(http, "slow", iris_artifacts[0]).status_code == 201
+        deployed = deploy(
+            http, model="slow", max_batch_size=1, isolation="thread", max_queued_requests=1
+        )
+        assert deployed.status_code == 201, deployed.text
+        assert deployed.json()["max_queued_requests"] == 1
+
+        with ThreadPoolExecutor(4) as pool:
+            _fill_queue(http, pool, queued=1)
+            refused = http.post("/v1/models/slow:predict", json={"instances": [[1.0, 2.0]]})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["details"]["max_queued"] == 1
+
+        back = http.patch("/v1/deployments/slow", json={"max_queued_requests": None})
+        assert back.status_code == 200, back.text
+        assert back.json()["max_queued_requests"] == QUEUE_LIMIT  # the server's again
+        metrics = http.get("/metrics").text
+    assert f'modelmart_queue_limit{{deployment="slow"}} {QUEUE_LIMIT}.0' in metrics
+
+
+def test_a_full_queue_refuses_before_the_body_is_sent(
+    flooded_server: LiveServer, iris_artifacts: tuple[Path, Path]
+) -> None:
+    """The refusal needs none of the body: a client declaring a large body gets its 503
+    without sending a byte of it."""
+    with httpx.Client(base_url=flooded_server.url, timeout=60) as http:
+        http.post("/v1/registry/models", json={"name": "slow", "task": "classification"})
+        assert push(http, "slow", iris_artifacts[0]).status_code == 201
+        assert deploy(http, model="slow", max_batch_size=1, isolation="thread").status_code == 201
+        with ThreadPoolExecutor(QUEUE_LIMIT + 1) as pool:
+            _fill_queue(http, pool, queued=QUEUE_LIMIT)
+            head = _status_line_without_body(flooded_server.url, "/v1/models/slow:predict")
+    assert head.startswith(b"HTTP/1.1 503"), head
+
+
+def _status_line_without_body(url: str, path: str) -> bytes:
+    """POST headers declaring a megabyte of JSON, send none of it, read the status line."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    assert port is not None
+    with socket.create_connection((host, port), timeout=5) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {1024 * 1024}\r\n\r\n".encode()
+        )
+        return conn.recv(64)  # times out (a test failure) if the server waits for the body
 
 
 def test_a_csv_wider_than_the_column_limit_is_refused(http: httpx.Client) -> None:

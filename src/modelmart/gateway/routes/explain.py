@@ -98,6 +98,7 @@ async def explain(
     """Predict the instances with the deployment called ``name`` and explain each one."""
     require_json(request)
     endpoint = services.router.endpoint(principal, name)
+    endpoint.admit()  # a full queue refuses before the body is read and parsed
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
     rows = batch_rows(batch)
     limit = services.settings.explain_max_instances

@@ -68,6 +68,7 @@ async def predict(
     """Run the instances through the deployment called ``name``."""
     require_json(request)
     endpoint = services.router.endpoint(principal, name)
+    endpoint.admit()  # a full queue refuses before the body is read and parsed
     batch = v1.decode_request(parse_json(await request.body()), endpoint.signature)
     guard = guard_for(request, services.pii, principal, endpoint)
     prediction = await endpoint.predict(

@@ -107,6 +107,7 @@ async def infer(
     version: str | None = None,
 ) -> Response:
     endpoint = _endpoint(services, principal, name, version)
+    endpoint.admit()  # a full queue refuses before the body is read and parsed
     decoded = codec.decode_request(await request.body(), _header_length(request))
     # The PII policy redacts here as on :predict; its report is not part of v2's answer.
     guard = guard_for(request, services.pii, principal, endpoint)

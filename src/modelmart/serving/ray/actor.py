@@ -21,6 +21,7 @@ from modelmart.arrays import Batch
 from modelmart.energy.meters import EnergySetup
 from modelmart.runtimes.base import LoadRequest, Runtime, create_runtime
 from modelmart.runtimes.generation import TextGenerator
+from modelmart.serving.affinity import pin_process
 from modelmart.serving.ray.artifacts import unpack_artifact
 from modelmart.serving.streaming import error_payload
 from modelmart.serving.worker import run_batch
@@ -46,6 +47,7 @@ class ModelActor:
         self._runtime: Runtime | None = None
         try:
             path = unpack_artifact(packed, self._directory)
+            pin_process(request.cpus)  # the CPUs of the node it runs on
             runtime = create_runtime(runtime_name)
             runtime.load(dataclasses.replace(request, path=path))
         except Exception as exc:  # reported by describe(), never a dead actor without a reason

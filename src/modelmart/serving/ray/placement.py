@@ -96,6 +96,9 @@ class RayEndpoint(Endpoint):
             except NotReady:
                 raise lost from None  # nothing else is up: the retryable answer, Retry-After
 
+    def admit(self) -> None:
+        self._inner.admit()
+
     async def apply(self, spec: EndpointSpec) -> None:
         await self._inner.apply(with_threads(spec, self._cpus))
         self.spec, self.signature = self._inner.spec, self._inner.signature
