@@ -149,6 +149,11 @@ def test_console_walkthrough(page: Page, server: LiveServer, tmp_path: Path) -> 
     expect(page.get_by_role("heading", name="Deployments")).to_be_visible()
     expect(page.locator("td .badge", has_text="ready")).to_be_visible()
     shoot(page, "03-deployments")
+    row = page.get_by_role("row").filter(has_text="vader-sentiment")
+    expect(row).to_contain_text("0 of 64")  # queue depth of the server's default limit
+    row.get_by_label("Queue limit of vader-sentiment").fill("8")
+    row.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("row").filter(has_text="vader-sentiment")).to_contain_text("0 of 8")
 
     page.get_by_role("link", name="Try it").click()
     page.get_by_role("button", name="Run").click()

@@ -11,7 +11,7 @@ import typer
 from modelmart.cli import output, tables
 from modelmart.cli.models import read_json_file
 from modelmart.cli.session import client, session
-from modelmart.schemas.deployments import Isolation
+from modelmart.schemas.deployments import Isolation, parse_cpu_list
 from modelmart.schemas.pii import PiiPolicy
 
 
@@ -40,20 +40,39 @@ def deploy(  # noqa: PLR0913 - one option per deployment setting
     pii_policy: Annotated[
         PiiPolicy | None, typer.Option(help="PII policy for this deployment's requests.")
     ] = None,
+    max_queued_requests: Annotated[
+        int | None,
+        typer.Option(help="Requests its queue holds before refusing.", show_default="server's"),
+    ] = None,
+    cpus: Annotated[
+        str | None, typer.Option(help="CPUs its worker processes run on, such as 0-1,4.")
+    ] = None,
 ) -> None:
     """Serve MODEL: a pinned --version, a moving --alias, or else its latest version. With
-    --min-instances or --max-instances, the server scales it with its load."""
+    --min-instances or --max-instances, the server scales it with its load; with --cpus, its
+    instances keep to those CPUs."""
     if version is not None and alias is not None:
         raise typer.BadParameter("give --version or --alias, not both", param_hint="--alias")
+    cpu_ids = None if cpus is None else _cpu_ids(cpus)
     with client(ctx) as mm, output.spinner(f"Deploying {model}", enabled=wait):
         view = mm.deploy(
             model, wait=wait, version=version, alias=alias, name=name, instances=instances,
             max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, timeout_s=timeout_s,
             isolation=isolation, min_instances=min_instances, max_instances=max_instances,
             target_ongoing_requests=target_ongoing_requests,
+            max_queued_requests=max_queued_requests, cpus=cpu_ids,
             **({} if pii_policy is None else {"pii_policy": pii_policy.value}),
         )  # fmt: skip
     output.show(ctx, view, tables.deployment_table)
+
+
+def _cpu_ids(text: str) -> list[int]:
+    try:
+        return sorted(parse_cpu_list(text))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a CPU list; write ids and ranges such as 0-1,4", param_hint="--cpus"
+        ) from None
 
 
 def list_deployments(ctx: typer.Context) -> None:

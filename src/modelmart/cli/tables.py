@@ -9,6 +9,7 @@ from rich.text import Text
 
 from modelmart.client import CatalogModel, DeploymentView, ModelInfo, VersionInfo
 from modelmart.schemas.catalog import Latency
+from modelmart.schemas.deployments import cpu_list
 from modelmart.types import TensorSpec
 
 _STATE_STYLES = {"ready": "green", "loading": "yellow", "failed": "red"}
@@ -96,11 +97,18 @@ def deployments_table(views: list[DeploymentView]) -> Table:
             served,
             _instances(view),
             f"{view.max_batch_size} / {view.max_delay_ms:g} ms",
-            view.isolation.value,
+            _isolation(view),
             state,
-            str(view.queue_depth),
+            f"{view.queue_depth} / {view.max_queued_requests}",
         )
     return table
+
+
+def _isolation(view: DeploymentView) -> str:
+    """``process``, or ``process on 0-1`` for a deployment pinned to CPUs."""
+    if not view.cpus:
+        return view.isolation.value
+    return f"{view.isolation.value} on {cpu_list(view.cpus)}"
 
 
 def _instances(view: DeploymentView) -> str:

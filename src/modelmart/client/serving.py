@@ -49,6 +49,8 @@ class DeployOptions(TypedDict, total=False):
     max_instances: int | None
     target_ongoing_requests: float | None
     pii_policy: str
+    max_queued_requests: int | None
+    cpus: list[int] | None
 
 
 class DeploymentChanges(TypedDict, total=False):
@@ -66,6 +68,8 @@ class DeploymentChanges(TypedDict, total=False):
     max_instances: int
     target_ongoing_requests: float
     pii_policy: str
+    max_queued_requests: int | None  # None: the server's limit again
+    cpus: list[int]  # []: any CPU again
 
 
 def deploy(model: str, wait: bool, options: DeployOptions) -> Flow[DeploymentView]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -58,6 +59,32 @@ def distinct_cpus(cpus: list[int]) -> list[int]:
 
 
 CpuList = Annotated[list[CpuId], AfterValidator(distinct_cpus)]
+
+
+def cpu_list(cpus: Collection[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``0-2,5``, the way Linux writes CPU lists."""
+    ordered = sorted(cpus)
+    runs: list[list[int]] = []
+    for cpu in ordered:
+        if runs and cpu == runs[-1][-1] + 1:
+            runs[-1].append(cpu)
+        else:
+            runs.append([cpu])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """``0-2,5`` as ``{0, 1, 2, 5}``; a malformed list raises ``ValueError``."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        first, _, last = part.partition("-")
+        low, high = int(first), int(last or first)
+        if low < 0 or high < low:
+            raise ValueError(f"{part!r} is not a CPU range")
+        cpus.update(range(low, high + 1))
+    return cpus
 
 
 def _check_bounds(low: int | None, high: int | None) -> None:

@@ -30,9 +30,9 @@ def _workers_on(cpus: str) -> list[int]:
         except OSError:
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-        if fields.get("PPid", "").strip() == str(os.getpid()):
-            if fields.get("Cpus_allowed_list", "").strip() == cpus:
-                pinned.append(int(entry))
+        mine = fields.get("PPid", "").strip() == str(os.getpid())
+        if mine and fields.get("Cpus_allowed_list", "").strip() == cpus:
+            pinned.append(int(entry))
     return pinned
 
 

@@ -162,3 +162,24 @@ def test_deploy_passes_autoscaling_bounds(cli, server: FakeServer):
     assert result.exit_code == 0, result.output
     body = json.loads(server.last.content)
     assert (body["min_instances"], body["max_instances"]) == (1, 3)
+
+
+def test_deploy_with_a_queue_limit_and_cpus_shows_them(cli, server: FakeServer):
+    view = deployment_view(cpus=[0, 1, 4], max_queued_requests=8, queue_depth=3)
+    server.on("POST", DEPLOYMENTS, 201, view)
+
+    result = cli("deploy", "iris", "--max-queued-requests", "8", "--cpus", "4,0-1")
+
+    assert result.exit_code == 0, result.output
+    sent = json.loads(server.last.content)
+    assert (sent["max_queued_requests"], sent["cpus"]) == (8, [0, 1, 4])
+    assert "process on 0-1,4" in result.stdout
+    assert "3 / 8" in result.stdout
+
+
+def test_deploy_refuses_a_malformed_cpu_list(cli, server: FakeServer):
+    result = cli("deploy", "iris", "--cpus", "two")
+
+    assert result.exit_code != 0
+    assert "not a CPU list" in result.output
+    assert server.requests == []

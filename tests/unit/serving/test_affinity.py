@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from modelmart.errors import CpusUnavailable
-from modelmart.serving.affinity import allowed_cpus, cpu_list, parse_cpu_list, pin_process
+from modelmart.schemas.deployments import cpu_list, parse_cpu_list
+from modelmart.serving.affinity import allowed_cpus, pin_process
 from modelmart.serving.instances import ProcessInstance
 from modelmart.serving.local import share_of_cores
 

@@ -15,13 +15,16 @@ function controls(deployment, refresh) {
   const instances = input("instances", deployment.instances, 1, "Instances");
   const batch = input("max_batch_size", deployment.max_batch_size, 1, "Max batch size");
   const delay = input("max_delay_ms", deployment.max_delay_ms, 0, "Max delay (ms)");
+  const queue = input("max_queued_requests", deployment.max_queued_requests, 1, "Queue limit");
   const pii = select("pii_policy", PII_POLICIES, deployment.pii_policy ?? "off");
   pii.setAttribute("aria-label", `PII policy of ${deployment.name}`);
   const apply = h("button", { type: "button", onclick: () => guarded(async () => {
     const changed = pii.value !== (deployment.pii_policy ?? "off");
+    const queueChanged = Number(queue.value) !== deployment.max_queued_requests;
     await api(`/v1/deployments/${deployment.name}`, { method: "PATCH", json: {
       instances: Number(instances.value), max_batch_size: Number(batch.value), max_delay_ms: Number(delay.value),
-      ...(changed ? { pii_policy: pii.value } : {}) } });
+      ...(changed ? { pii_policy: pii.value } : {}),
+      ...(queueChanged ? { max_queued_requests: Number(queue.value) } : {}) } });
     announce(`${deployment.name} updated`);
     await refresh();
   }) }, "Apply");
@@ -30,7 +33,7 @@ function controls(deployment, refresh) {
     announce(`${deployment.name} undeployed`);
     await refresh();
   }));
-  return h("div", { class: "inline" }, instances, batch, delay, pii, apply,
+  return h("div", { class: "inline" }, instances, batch, delay, queue, pii, apply,
     h("a", { href: `#/playground/${deployment.name}` }, "Try it"), undeploy);
 }
 
@@ -91,11 +94,11 @@ export async function render(root) {
         ? `${d.ready_instances}/${d.instances}`
         : `${d.ready_instances}/${d.desired_instances} (autoscaled ${d.min_instances}–${d.max_instances})`)],
       ["Batching", (d) => `≤${d.max_batch_size} rows, ${d.max_delay_ms} ms`],
-      ["Queue", (d) => d.queue_depth],
-      ["Isolation", (d) => d.isolation],
+      ["Queue", (d) => `${d.queue_depth} of ${d.max_queued_requests}`],
+      ["Isolation", (d) => (d.cpus?.length ? `${d.isolation} on CPUs ${d.cpus.join(",")}` : d.isolation)],
       ["PII policy", (d) => d.pii_policy ?? "off"],
       ["Error", (d) => d.error || ""],
-      ["Scale, batching, PII policy, undeploy", (d) => controls(d, refresh)],
+      ["Scale, batching, queue limit, PII policy, undeploy", (d) => controls(d, refresh)],
     ], deployments, "Nothing is deployed. Open a model in the Catalogue and press Deploy."));
   };
   const tick = async () => {
