@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelmart.schemas.deployments import parse_cpu_list
 
 MIB = 1024 * 1024
 
@@ -90,6 +92,13 @@ class Settings(BaseSettings):
         gt=1,
         description="How many times its own size an uploaded archive may expand to (at least "
         "64 MiB); checked from the sizes it declares and again while it is written.",
+    )
+    server_cpus: str = Field(
+        default="",
+        pattern=r"^[0-9,\- ]*$",
+        description="CPUs the server process runs on, as a list such as '0' or '0-1,4'; "
+        "deployments without cpus of their own run there too. Empty: any CPU. Pin a heavy "
+        "deployment elsewhere (its cpus) to keep it off the cores requests are answered on.",
     )
     max_queue_wait_s: float = Field(
         default=30.0,
@@ -229,6 +238,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'modelmart.db').resolve()}"
+
+    @field_validator("server_cpus")
+    @classmethod
+    def _cpu_list(cls, text: str) -> str:
+        parse_cpu_list(text)  # ValueError names the part that is not a CPU range
+        return text
+
+    @property
+    def server_cpu_ids(self) -> set[int]:
+        """``server_cpus`` as CPU ids (empty: any CPU)."""
+        return parse_cpu_list(self.server_cpus)
 
     @property
     def artifacts_dir(self) -> Path:

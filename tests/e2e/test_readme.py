@@ -221,3 +221,17 @@ def test_readme_selling_example_runs(served: tuple[str, Path]) -> None:
     invoice = output[output.index("kind,model,unit") :].splitlines()
     assert invoice[-1] == "total,,,,,,,,0.00"  # one request at 0.002 rounds to 0.00
     assert any(line.startswith("usage,iris,requests,1") for line in invoice)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the example pins to CPU 1")
+def test_readme_pinning_example_runs(
+    served: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, workdir = served
+    monkeypatch.setenv("COLUMNS", "200")  # a table as wide as a terminal would show it
+    output = run(block_with("bash", "--max-queued-requests"), url, workdir, "bash")
+    row = next(line for line in output.splitlines() if "minilm-int8" in line)
+    assert "process on 1" in row
+    assert "0 / 16" in row
+    headers = {"Authorization": f"Bearer {os.environ['MODELMART_API_KEY']}"}
+    assert httpx.delete(f"{url}/v1/deployments/minilm-int8", headers=headers).status_code == 204

@@ -46,6 +46,7 @@ from modelmart.gateway.routes import (
 from modelmart.gateway.routes import billing as billing_routes
 from modelmart.gateway.security_headers import SecurityHeaders
 from modelmart.gateway.services import build_services
+from modelmart.serving.affinity import pin_process
 from modelmart.serving.placement import Placement
 
 ROUTE_MODULES = (
@@ -77,6 +78,7 @@ def create_app(settings: Settings, placement: Placement | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pin_process(settings.server_cpu_ids)  # before any worker starts: they inherit it
         async with build_services(settings, placement) as services:
             app.state.services = services
             await services.deployments.restore()

@@ -5,6 +5,10 @@ with ``cpus_unavailable`` while the running instances keep serving."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -73,3 +77,42 @@ def test_cpus_for_a_thread_instance_are_refused(
 
     assert response.status_code == 400, response.text
     assert "only worker processes" in response.json()["error"]["message"]
+
+
+def test_the_server_keeps_to_its_server_cpus(tmp_path: Path) -> None:
+    cpu = min(os.sched_getaffinity(0))
+    port = _free_port()
+    env = {**os.environ, "MODELMART_SERVER_CPUS": str(cpu), "MODELMART_AUTH_ENABLED": "false"}
+    command = [str(Path(sys.executable).with_name("modelmart")), "serve", "--port", str(port)]
+    command += ["--data-dir", str(tmp_path / "data")]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert server.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        threads = os.listdir(f"/proc/{server.pid}/task")
+        assert {_allowed_list(server.pid, thread) for thread in threads} == {str(cpu)}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _allowed_list(pid: int, thread: str) -> str:
+    status = Path(f"/proc/{pid}/task/{thread}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
+    return line.split(":", 1)[1].strip()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
