@@ -15,6 +15,14 @@ The load runs in a separate process. The report gives the p99 of ``fast`` in eac
 phase: flooded against quiet is the target (within 20 %); flooded against loaded is what the
 flood costs beyond a busy neighbour (the admission control's share: refusals instead of an
 ever longer queue). Everything runs on loopback, bounded in time (``--phase-s`` per phase).
+
+``--layout`` decides where things run on this machine's CPUs:
+
+* ``pinned`` (the default): ``flooded`` gets the last CPU (its ``cpus``), the server
+  (``MODELMART_SERVER_CPUS``) and with it ``fast`` the others. The clients stand in for
+  callers on other machines, so they must not take the CPUs they measure: the flood's run on
+  the flooded deployment's CPU, the one measuring ``fast`` on the server's.
+* ``shared``: nothing is pinned; every process may run on every CPU.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,6 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--phase-s", type=float, default=8.0, help="seconds per phase")
     parser.add_argument("--rounds", type=int, default=2, help="quiet+flooded phase pairs")
     parser.add_argument("--flood-clients", type=int, default=128)
+    parser.add_argument("--layout", choices=("pinned", "shared"), default="pinned")
     parser.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the flooder itself
     return parser.parse_args(argv)
 
@@ -71,7 +81,12 @@ async def flood(url: str, clients: int, seconds: float) -> FloodCount:
 
     async def client(http: httpx.AsyncClient) -> None:
         while time.monotonic() < deadline:
-            response = await http.post(f"/v1/models/{FLOODED}:predict", json=body)
+            try:
+                response = await http.post(f"/v1/models/{FLOODED}:predict", json=body)
+            except httpx.TransportError as exc:  # counted as "other", named on stderr
+                print(f"flood request failed: {exc!r}", file=sys.stderr)
+                statuses.append(0)
+                continue
             statuses.append(response.status_code)
             if response.status_code == 503:
                 waits.append(int(response.headers.get("retry-after", "0")))
@@ -96,18 +111,47 @@ def fast_latencies(http: httpx.Client, seconds: float) -> list[float]:
     return latencies
 
 
-def start_flooder(url: str, clients: int, seconds: float) -> subprocess.Popen[str]:
+@dataclass(frozen=True)
+class Layout:
+    """The CPUs of the server (and ``fast``), of ``flooded`` and of each client; empty: any."""
+
+    server: frozenset[int] = frozenset()
+    flooded: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, name: str) -> Layout:
+        cpus = sorted(os.sched_getaffinity(0))
+        if name == "shared" or len(cpus) < 2:
+            return cls()
+        return cls(frozenset(cpus[:-1]), frozenset(cpus[-1:]))
+
+    @property
+    def server_env(self) -> dict[str, str]:
+        return {"MODELMART_SERVER_CPUS": ",".join(map(str, sorted(self.server)))}
+
+
+def start_flooder(
+    url: str, clients: int, seconds: float, cpus: frozenset[int]
+) -> subprocess.Popen[str]:
     command = [sys.executable, __file__, "--flood", url, "--flood-clients", str(clients)]
     command += ["--phase-s", str(seconds)]
+    if cpus:
+        command = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
-def prepare(server: Server, iris: Path, minilm: Path) -> None:
+def prepare(server: Server, iris: Path, minilm: Path, layout: Layout) -> None:
     with Client(server.url, timeout=600) as client:
         client.push_version(workload.IRIS, iris, task="classification")
         client.push_version(workload.MINILM, minilm, task="embedding", parameters={"threads": 1})
         client.deploy(workload.IRIS, name=FAST)
-        client.deploy(workload.MINILM, name=FLOODED, max_batch_size=32)
+        client.deploy(
+            workload.MINILM,
+            name=FLOODED,
+            max_batch_size=32,
+            max_queued_requests=QUEUE_LIMIT,
+            cpus=sorted(layout.flooded) or None,
+        )
         client.predict(FAST, [workload.iris_rows()[0]])
         client.predict(FLOODED, [SENTENCE])
 
@@ -118,19 +162,19 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def phase(
-    http: httpx.Client, url: str, clients: int, seconds: float
+    http: httpx.Client, url: str, clients: int, seconds: float, layout: Layout
 ) -> tuple[list[float], FloodCount]:
     """``fast``'s latencies while ``clients`` callers load ``flooded`` (none: quiet)."""
     if clients == 0:
         return fast_latencies(http, seconds), FloodCount(0, 0, 0, [])
-    loader = start_flooder(url, clients, seconds)
+    loader = start_flooder(url, clients, seconds, layout.flooded)
     time.sleep(LOAD_RAMP_S)  # its clients connect and fill the queue
     latencies = fast_latencies(http, seconds - LOAD_RAMP_S)
     output, _ = loader.communicate(timeout=seconds + 120)
     return latencies, FloodCount(**json.loads(output))
 
 
-def measure(server: Server, args: argparse.Namespace) -> str:
+def measure(server: Server, args: argparse.Namespace, layout: Layout) -> str:
     shapes = {"quiet": 0, "loaded": QUEUE_LIMIT, "flooded": args.flood_clients}
     latencies: dict[str, list[float]] = {kind: [] for kind in shapes}
     counts: dict[str, list[FloodCount]] = {kind: [] for kind in shapes}
@@ -138,7 +182,7 @@ def measure(server: Server, args: argparse.Namespace) -> str:
         fast_latencies(http, 1.0)  # warm-up
         for _ in range(args.rounds):
             for kind, clients in shapes.items():
-                measured, count = phase(http, server.url, clients, args.phase_s)
+                measured, count = phase(http, server.url, clients, args.phase_s, layout)
                 latencies[kind] += measured
                 counts[kind].append(count)
                 check_alive(server)
@@ -158,7 +202,7 @@ def report(
         f"fast (iris) called back to back by one client; {args.rounds} rounds of quiet, "
         f"loaded ({QUEUE_LIMIT} clients) and flooded ({args.flood_clients} clients) phases "
         f"of {args.phase_s:g} s; flooded deployment: MiniLM, 1 instance x 1 thread, queue "
-        f"limit {QUEUE_LIMIT}",
+        f"limit {QUEUE_LIMIT}; layout {args.layout}",
     ]
     for kind, values in latencies.items():
         got = counts[kind]
@@ -185,14 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         count = asyncio.run(flood(args.flood, args.flood_clients, args.phase_s))
         print(json.dumps(count.__dict__))
         return 0
+    layout = Layout.of(args.layout)
+    if layout.server:  # the client measuring fast runs where fast does, off flooded's CPU
+        os.sched_setaffinity(0, layout.server)
     with tempfile.TemporaryDirectory(prefix="modelmart-flood-") as scratch:
         folder = Path(scratch)
         iris = workload.train_iris(folder / "iris.skops")
         minilm = workload.zip_minilm(folder / "minilm.zip")
-        env = {"MODELMART_MAX_QUEUED_REQUESTS": str(QUEUE_LIMIT)}
+        env = layout.server_env if layout.server else {}
         with running_server(folder / "data", folder / "server.log", env) as server:
-            prepare(server, iris, minilm)
-            print(measure(server, args))
+            prepare(server, iris, minilm, layout)
+            print(measure(server, args, layout))
     return 0
 
 
