@@ -35,6 +35,7 @@ from modelmart.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated
 from modelmart.schemas.accounts import (
     CreatedKey,
     KeyCreate,
+    KeyUpdate,
     KeyView,
     MemberCreate,
     MemberView,
@@ -228,6 +229,26 @@ class AccountService:
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
                 session.commit()
+            self._forget_keys(row.prefix)
+            return _key_view(row)
+
+    def update_key(
+        self, principal: Principal, slug: str, key_id: int, changes: KeyUpdate
+    ) -> KeyView:
+        """Change ``key_id``'s own rate limit or PII policy; it takes effect on its next
+        request. The fields ``changes`` sets are changed (null clears), the rest kept."""
+        fields = changes.model_fields_set
+        with self._sessions() as session:
+            lock_for_write(session)
+            row = _key_row(session, principal, slug, key_id)
+            if row.revoked_at is not None:
+                raise Forbidden(f"key {key_id} is revoked; create a new key instead")
+            _check_grant(principal, Role(row.role), f"change a {row.role} key")
+            if "requests_per_minute" in fields:
+                row.requests_per_minute = changes.requests_per_minute
+            if "pii_policy" in fields:
+                row.pii_policy = checked_policy(changes.pii_policy)
+            session.commit()
             self._forget_keys(row.prefix)
             return _key_view(row)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from modelmart.client.core import (
     Call,
@@ -14,7 +14,7 @@ from modelmart.client.core import (
     segment,
     validated,
 )
-from modelmart.schemas.accounts import CreatedKey, KeyCreate, KeyView, OrganizationView
+from modelmart.schemas.accounts import CreatedKey, KeyCreate, KeyUpdate, KeyView, OrganizationView
 from modelmart.schemas.roles import Role
 
 
@@ -60,6 +60,24 @@ def list_keys(org: str) -> Flow[list[KeyView]]:
 
 def revoke_key(org: str, key_id: int) -> Flow[KeyView]:
     response = yield Call("DELETE", f"/v1/orgs/{segment(org)}/keys/{key_id}")
+    return parse(response, KeyView)
+
+
+class KeyChanges(TypedDict, total=False):
+    """What :meth:`update_key` may change; None clears it."""
+
+    requests_per_minute: int | None
+    pii_policy: str | None
+
+
+def update_key(org: str, key_id: int, changes: KeyChanges) -> Flow[KeyView]:
+    """Change a key's own rate limit or PII policy: only the fields given are sent."""
+    update = validated(KeyUpdate, "key update", **changes)
+    response = yield Call(
+        "PATCH",
+        f"/v1/orgs/{segment(org)}/keys/{key_id}",
+        json=update.model_dump(mode="json", exclude_unset=True),
+    )
     return parse(response, KeyView)
 
 

@@ -242,6 +242,13 @@ class AsyncClient(AsyncTrainingMethods):
     async def revoke_key(self, org: str, key_id: int) -> KeyView:
         return await self._run(accounts.revoke_key(org, key_id))
 
+    async def update_key(
+        self, org: str, key_id: int, **changes: Unpack[accounts.KeyChanges]
+    ) -> KeyView:
+        """Change key ``key_id``'s own ``requests_per_minute`` or ``pii_policy`` (None
+        clears it); its secret, role and models stay."""
+        return await self._run(accounts.update_key(org, key_id, changes))
+
     async def rotate_key(self, org: str, key_id: int) -> CreatedKey:
         return await self._run(accounts.rotate_key(org, key_id))
 

@@ -234,6 +234,11 @@ class Client(TrainingMethods):
     def revoke_key(self, org: str, key_id: int) -> KeyView:
         return self._run(accounts.revoke_key(org, key_id))
 
+    def update_key(self, org: str, key_id: int, **changes: Unpack[accounts.KeyChanges]) -> KeyView:
+        """Change key ``key_id``'s own ``requests_per_minute`` or ``pii_policy`` (None
+        clears it); its secret, role and models stay."""
+        return self._run(accounts.update_key(org, key_id, changes))
+
     def rotate_key(self, org: str, key_id: int) -> CreatedKey:
         return self._run(accounts.rotate_key(org, key_id))
 

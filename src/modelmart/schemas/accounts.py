@@ -88,6 +88,28 @@ class KeyCreate(BaseModel):
     pii_policy: str | None = Field(default=None, json_schema_extra=POLICY_FIELD_DOC)
 
 
+class KeyUpdate(BaseModel):
+    """What may change on a key while it stays the same key (its role and models do not: make
+    a new key for those). Omitted fields keep their value; null clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_PER_MINUTE,
+        description="this key's own limit, below the plan's; null leaves the plan's alone",
+    )
+    pii_policy: str | None = Field(
+        default=None,
+        json_schema_extra={
+            **POLICY_FIELD_DOC,
+            "description": "this key's PII policy; null leaves the organisation's and the "
+            "deployment's",
+        },
+    )
+
+
 class KeyView(BaseModel):
     id: int
     name: str

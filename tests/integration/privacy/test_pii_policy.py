@@ -136,6 +136,34 @@ def test_a_redact_input_keys_chat_reaches_the_model_without_the_pii(setup: Setup
     assert PHONE not in str(entries)
 
 
+def test_a_keys_policy_changes_while_the_key_stays(setup: Setup) -> None:
+    created = setup.owner.create_key("acme", "changing")
+    assert _chat(setup, created.key).status_code == 200
+    assert setup.placement.received[-1].messages[-1].content == MESSAGE
+
+    changed = setup.owner.update_key("acme", created.id, pii_policy="redact-input")
+    assert changed.pii_policy == "redact-input"
+    assert _chat(setup, created.key).status_code == 200  # the same secret, redacted now
+    assert MAIL not in setup.placement.received[-1].messages[-1].content
+
+    cleared = setup.owner.update_key("acme", created.id, pii_policy=None)
+    assert cleared.pii_policy is None
+    assert _chat(setup, created.key).status_code == 200
+    assert setup.placement.received[-1].messages[-1].content == MESSAGE
+
+
+def test_another_organisations_key_cannot_be_changed(setup: Setup) -> None:
+    with client_for(setup.server, OPERATOR_KEY) as operator_http:
+        operator_key_id = operator_http.get("/v1/orgs/operator/keys").json()["keys"][0]["id"]
+    with client_for(setup.server, setup.owner_key) as http:
+        response = http.patch(
+            f"/v1/orgs/acme/keys/{operator_key_id}", json={"pii_policy": "redact-input"}
+        )
+        missing = http.patch("/v1/orgs/acme/keys/999999", json={"pii_policy": "redact-input"})
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == missing.json()["error"]["code"]
+
+
 def test_an_organisations_detect_reports_the_entities(setup: Setup) -> None:
     key = setup.owner.create_key("acme", "plain").key
     setup.owner.set_org_pii_policy("acme", "detect")
@@ -167,11 +195,13 @@ def test_a_redact_output_deployment_redacts_answers(setup: Setup, stream: bool) 
 
 
 def test_an_unknown_policy_is_refused_naming_the_valid_ones(setup: Setup) -> None:
+    own_key = setup.owner.list_keys("acme")[0].id
     with client_for(setup.server, setup.owner_key) as http:
         refused = [
             http.post("/v1/orgs/acme/keys", json={"name": "k", "pii_policy": "redact"}),
             http.patch("/v1/orgs/acme", json={"pii_policy": "everything"}),
             http.patch("/v1/deployments/echo", json={"pii_policy": "on"}),
+            http.patch(f"/v1/orgs/acme/keys/{own_key}", json={"pii_policy": "all"}),
         ]
     for response in refused:
         assert response.status_code == 422, response.text

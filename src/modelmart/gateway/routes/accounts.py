@@ -25,6 +25,7 @@ from modelmart.schemas.accounts import (
     AuditEntry,
     CreatedKey,
     KeyCreate,
+    KeyUpdate,
     KeyView,
     MemberCreate,
     MemberView,
@@ -161,6 +162,16 @@ async def _scope(services: Services, principal: Principal, refs: list[str]) -> l
         return [services.registry.find_model(principal, ref).name for ref in refs]
 
     return await asyncio.to_thread(resolve)
+
+
+@router.patch("/orgs/{slug}/keys/{key_id}")
+async def update_key(
+    principal: Admin, slug: str, key_id: RowId, body: KeyUpdate, services: ServicesDep
+) -> KeyView:
+    """Change a key's own rate limit or PII policy; its secret, role and models stay."""
+    updated = await asyncio.to_thread(services.accounts.update_key, principal, slug, key_id, body)
+    services.billing.forget_terms()
+    return updated
 
 
 @router.post("/orgs/{slug}/keys/{key_id}:rotate", status_code=201)
