@@ -2,8 +2,9 @@
 
 Generations go to the generative instance with the fewest running, up to ``parallel`` each
 (the deployment parameter the llama.cpp runtime reads); beyond that they wait here, in a
-queue bounded by the ``queue_limit`` parameter (default 64), and are refused with
-:class:`~modelmart.errors.Overloaded` when it is full.
+queue bounded by the deployment's ``max_queued_requests``, else its version's ``queue_limit``
+parameter (default 64), and are refused with :class:`~modelmart.errors.Overloaded` when it is
+full.
 
 An instance that breaks for good (its restart after a crash failed) leaves service at once and
 is replaced in the background, with a bounded :class:`Backoff`; while no instance is up, the
@@ -290,8 +291,14 @@ class LocalEndpoint(Endpoint):
             ) from None
 
     def _queue_limit(self) -> int:
+        """Generations that may wait: the deployment's own limit, else its version's
+        ``queue_limit`` parameter, else the default."""
         parameters = self.spec.target.load.parameters
-        return positive_int_parameter(parameters, "queue_limit") or DEFAULT_QUEUE_LIMIT
+        return (
+            self.spec.max_queued
+            or positive_int_parameter(parameters, "queue_limit")
+            or DEFAULT_QUEUE_LIMIT
+        )
 
     def generation_stats(self) -> EngineStats:
         """What the engines of the active instances last reported, added up."""
@@ -350,7 +357,9 @@ class LocalEndpoint(Endpoint):
             starting_instances=self._starting,
             version=self.spec.target.version,
             queue_depth=self._batcher.queue_depth + self._leases.waiting,
-            queue_limit=self._batcher.admission.max_queued,
+            queue_limit=self._queue_limit()
+            if self.generative
+            else self._batcher.admission.max_queued,
             rejected=self._batcher.counts.rejected,
             dropped=self._batcher.counts.expired + self._batcher.counts.abandoned,
             running=self._running_requests + self._leases.lent,
