@@ -230,8 +230,8 @@ def test_readme_pinning_example_runs(
     url, workdir = served
     monkeypatch.setenv("COLUMNS", "200")  # a table as wide as a terminal would show it
     output = run(block_with("bash", "--max-queued-requests"), url, workdir, "bash")
-    row = next(line for line in output.splitlines() if "minilm-int8" in line)
+    row = next(line for line in output.splitlines() if "embed " in line)
     assert "process on 1" in row
     assert "0 / 16" in row
     headers = {"Authorization": f"Bearer {os.environ['MODELMART_API_KEY']}"}
-    assert httpx.delete(f"{url}/v1/deployments/minilm-int8", headers=headers).status_code == 204
+    assert httpx.delete(f"{url}/v1/deployments/embed", headers=headers).status_code == 204

@@ -206,6 +206,9 @@ PATH_CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/orgs/{slug}/keys/{key_id}:rotate"): lambda c, r, me: c.post(
         f"/v1/orgs/{me.slug}/keys/{r.key_id}:rotate"
     ),
+    ("PATCH", "/v1/orgs/{slug}/keys/{key_id}"): lambda c, r, me: c.patch(
+        f"/v1/orgs/{me.slug}/keys/{r.key_id}", json={"requests_per_minute": 1}
+    ),
     ("DELETE", "/v1/orgs/{slug}/keys/{key_id}"): lambda c, r, me: c.delete(
         f"/v1/orgs/{me.slug}/keys/{r.key_id}"
     ),
@@ -232,6 +235,9 @@ OWN_SLUG_VARIANTS: dict[tuple[str, str], Call] = {
     ),
     ("POST", "/v1/orgs/{slug}/keys/{key_id}:rotate"): lambda c, r, me: c.post(
         f"/v1/orgs/{r.slug}/keys/{r.key_id}:rotate"
+    ),
+    ("PATCH", "/v1/orgs/{slug}/keys/{key_id}"): lambda c, r, me: c.patch(
+        f"/v1/orgs/{r.slug}/keys/{r.key_id}", json={"requests_per_minute": 1}
     ),
     ("DELETE", "/v1/orgs/{slug}/keys/{key_id}"): lambda c, r, me: c.delete(
         f"/v1/orgs/{r.slug}/keys/{r.key_id}"
