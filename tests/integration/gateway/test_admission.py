@@ -49,14 +49,21 @@ def flooded_server(tmp_path: Path) -> Iterator[LiveServer]:
         yield running
 
 
+def _deploy_slow(http: httpx.Client, artifact: Path, **options: object) -> dict[str, object]:
+    """Register, push and deploy model ``slow``, one request per batch; its view."""
+    http.post("/v1/registry/models", json={"name": "slow", "task": "classification"})
+    assert push(http, "slow", artifact).status_code == 201
+    deployed = deploy(http, model="slow", max_batch_size=1, isolation="thread", **options)
+    assert deployed.status_code == 201, deployed.text
+    view: dict[str, object] = deployed.json()
+    return view
+
+
 def test_a_flooded_deployment_answers_503_with_retry_after_past_its_queue(
     flooded_server: LiveServer, iris_artifacts: tuple[Path, Path]
 ) -> None:
     with httpx.Client(base_url=flooded_server.url, timeout=60) as http:
-        http.post("/v1/registry/models", json={"name": "slow", "task": "classification"})
-        assert push(http, "slow", iris_artifacts[0]).status_code == 201
-        deployed = deploy(http, model="slow", max_batch_size=1, isolation="thread")
-        assert deployed.status_code == 201, deployed.text
+        _deploy_slow(http, iris_artifacts[0])
 
         def call(_: int) -> httpx.Response:
             return http.post("/v1/models/slow:predict", json={"instances": [[1.0, 2.0]]})
@@ -90,13 +97,9 @@ def test_a_deployment_s_own_queue_limit_overrides_the_server_s(
     flooded_server: LiveServer, iris_artifacts: tuple[Path, Path]
 ) -> None:
     with httpx.Client(base_url=flooded_server.url, timeout=60) as http:
-        http.post("/v1/registry/models", json={"name": "slow", "task": "classification"})
-        assert push(http, "slow", iris_artifacts[0]).status_code == 201
-        deployed = deploy(
-            http, model="slow", max_batch_size=1, isolation="thread", max_queued_requests=1
+        assert (
+            _deploy_slow(http, iris_artifacts[0], max_queued_requests=1)["max_queued_requests"] == 1
         )
-        assert deployed.status_code == 201, deployed.text
-        assert deployed.json()["max_queued_requests"] == 1
 
         with ThreadPoolExecutor(4) as pool:
             _fill_queue(http, pool, queued=1)
@@ -117,9 +120,7 @@ def test_a_full_queue_refuses_before_the_body_is_sent(
     """The refusal needs none of the body: a client declaring a large body gets its 503
     without sending a byte of it."""
     with httpx.Client(base_url=flooded_server.url, timeout=60) as http:
-        http.post("/v1/registry/models", json={"name": "slow", "task": "classification"})
-        assert push(http, "slow", iris_artifacts[0]).status_code == 201
-        assert deploy(http, model="slow", max_batch_size=1, isolation="thread").status_code == 201
+        _deploy_slow(http, iris_artifacts[0])
         with ThreadPoolExecutor(QUEUE_LIMIT + 1) as pool:
             _fill_queue(http, pool, queued=QUEUE_LIMIT)
             head = _status_line_without_body(flooded_server.url, "/v1/models/slow:predict")

@@ -165,32 +165,19 @@ async def test_an_endpoint_runs_parallel_generations_per_instance_then_queues() 
         await endpoint.close()
 
 
-async def test_a_full_endpoint_queue_is_refused_with_overloaded() -> None:
-    endpoint = LocalEndpoint(spec(queue_limit=1), instance_factory=toy_instance)
+@pytest.mark.parametrize(
+    "limited",
+    [
+        spec(queue_limit=1),  # the version's parameter
+        dataclasses.replace(spec(queue_limit=8), max_queued=1),  # the deployment's own first
+    ],
+    ids=["version", "deployment"],
+)
+async def test_a_full_endpoint_queue_is_refused_with_overloaded(limited: EndpointSpec) -> None:
+    endpoint = LocalEndpoint(limited, instance_factory=toy_instance)
     await endpoint.start()
     try:
-        running = [endpoint.generate(ask(p, max_tokens=100, temperature=0)) for p in PROMPTS[:4]]
-        for events in running:
-            await anext(events)
-        waiting = asyncio.create_task(
-            collect(endpoint.generate(ask("waits", max_tokens=2, temperature=0)))
-        )
-        await asyncio.sleep(0.05)
-        with pytest.raises(Overloaded):
-            await anext(endpoint.generate(ask("refused")))
-        for events in running:
-            await events.aclose()
-        assert (await waiting)[1].completion_tokens == 2
-    finally:
-        await endpoint.close()
-
-
-async def test_a_deployments_own_queue_limit_bounds_its_waiting_generations() -> None:
-    pinned = dataclasses.replace(spec(queue_limit=8), max_queued=1)
-    endpoint = LocalEndpoint(pinned, instance_factory=toy_instance)
-    await endpoint.start()
-    try:
-        assert endpoint.status().queue_limit == 1  # the deployment's, not its version's 8
+        assert endpoint.status().queue_limit == 1
         running = [endpoint.generate(ask(p, max_tokens=100, temperature=0)) for p in PROMPTS[:4]]
         for events in running:
             await anext(events)
