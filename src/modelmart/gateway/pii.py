@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,16 +89,45 @@ def _guard_requests(
     for request in requests:
         key = (request.messages, request.prompt)
         if key not in seen:
-            messages = tuple(
-                dataclasses.replace(message, content=guard.input(message.content))
-                for message in request.messages
-            )
+            messages = tuple(_guard_message(guard, message) for message in request.messages)
             prompt = None if request.prompt is None else guard.input(request.prompt)
             seen[key] = dataclasses.replace(request, messages=messages, prompt=prompt)
         guarded.append(
             dataclasses.replace(request, messages=seen[key].messages, prompt=seen[key].prompt)
         )
     return tuple(guarded)
+
+
+def _guard_message(guard: PiiGuard, message: ChatMessage) -> ChatMessage:
+    """``message`` as the model gets it: its content, and the arguments of the tool calls an
+    earlier answer made, through the guard."""
+    calls = tuple(
+        dataclasses.replace(call, arguments=_guard_arguments(guard, call.arguments))
+        for call in message.tool_calls
+    )
+    return dataclasses.replace(message, content=guard.input(message.content), tool_calls=calls)
+
+
+def _guard_arguments(guard: PiiGuard, arguments: str) -> str:
+    """A tool call's JSON arguments with every string value through the guard, still JSON;
+    unchanged text when nothing was redacted (the model sees what it wrote), and the whole
+    text through the guard when it is not JSON."""
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return guard.input_value(arguments)
+    guarded = _guard_strings(guard, parsed)
+    return arguments if guarded == parsed else json.dumps(guarded, ensure_ascii=False)
+
+
+def _guard_strings(guard: PiiGuard, value: Any) -> Any:
+    if isinstance(value, str):
+        return guard.input_value(value)
+    if isinstance(value, dict):
+        return {key: _guard_strings(guard, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_guard_strings(guard, item) for item in value]
+    return value
 
 
 @dataclass

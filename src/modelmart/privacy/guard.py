@@ -98,6 +98,14 @@ class PiiGuard:
         self.inputs.append(entities(spans))
         return redact_spans(text, spans) if self.policy.redacts_input else text
 
+    def input_value(self, text: str) -> str:
+        """A text inside an input that is not one of the request's texts (a string in a tool
+        call's arguments): redacted and counted like one, but not a report entry of its own."""
+        if not self.active:
+            return text
+        spans = self.detect(text)
+        return redact_spans(text, spans) if self.policy.redacts_input else text
+
     def input_texts(self, texts: Sequence[str]) -> list[str]:
         return [self.input(text) for text in texts]
 

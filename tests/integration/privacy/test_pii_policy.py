@@ -4,6 +4,7 @@ PII detector: a chat model that echoes what it received shows what reached it.""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 
@@ -134,6 +135,33 @@ def test_a_redact_input_keys_chat_reaches_the_model_without_the_pii(setup: Setup
     assert chats[0]["details"]["pii_entities"]["EMAIL_ADDRESS"] >= 1
     assert MAIL not in str(entries)
     assert PHONE not in str(entries)
+
+
+def test_tool_call_arguments_in_the_history_are_redacted_too(setup: Setup) -> None:
+    key = setup.owner.create_key("acme", "redacting-tools", pii_policy="redact-input").key
+    arguments = json.dumps({"to": MAIL, "subject": "hello", "copies": 2})
+    history = [
+        {"role": "user", "content": "Mail my friend."},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "send_mail", "arguments": arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sent"},
+        {"role": "user", "content": "Thanks."},
+    ]
+    with client_for(setup.server, key) as http:
+        response = http.post("/v1/chat/completions", json={"model": "echo", "messages": history})
+    assert response.status_code == 200, response.text
+    sent = setup.placement.received[-1].messages[1].tool_calls[0].arguments
+    assert MAIL not in sent
+    assert json.loads(sent) == {"to": "<EMAIL_ADDRESS>", "subject": "hello", "copies": 2}
 
 
 def test_a_keys_policy_changes_while_the_key_stays(setup: Setup) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from modelmart.gateway.pii import guarded_requests
 from modelmart.privacy.guard import PiiGuard
+from modelmart.runtimes.generation import ChatMessage, GenerationRequest, ToolCall
 from modelmart.schemas.pii import PiiPolicy
 from tests.unit.privacy.fakes import PatternDetector
 
@@ -100,3 +102,25 @@ def test_a_streamed_redacted_answers_spans_point_at_its_placeholders() -> None:
     assert report is not None
     found = [answer[e["start"] : e["end"]] for e in report["output"][0]]
     assert found == ["<EMAIL_ADDRESS>", "<PHONE_NUMBER>"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sent"),
+    [
+        ('{"to": "jane.doe@example.com", "n": [1, "212-555-0198"]}',
+         '{"to": "<EMAIL_ADDRESS>", "n": [1, "<PHONE_NUMBER>"]}'),
+        ('{"to":  "nobody"}', '{"to":  "nobody"}'),  # nothing found: the model's own text
+        ("to jane.doe@example.com", "to <EMAIL_ADDRESS>"),  # not JSON: redacted as text
+    ],
+)  # fmt: skip
+async def test_tool_call_arguments_are_redacted_as_json_values(arguments: str, sent: str) -> None:
+    redacting = guard(PiiPolicy.REDACT_INPUT)
+    call = ToolCall("call_1", "send_mail", arguments)
+    message = ChatMessage("assistant", "", tool_calls=(call,))
+
+    (guarded,) = await guarded_requests(redacting, [GenerationRequest(messages=(message,))])
+
+    assert guarded.messages[0].tool_calls[0].arguments == sent
+    report = redacting.report()
+    assert report is not None
+    assert len(report["input"]) == 1  # one entry per message, as before
