@@ -98,14 +98,17 @@ async def flood(url: str, clients: int, seconds: float) -> FloodCount:
     return FloodCount(served, refused, len(statuses) - served - refused, waits)
 
 
-def fast_latencies(http: httpx.Client, seconds: float) -> list[float]:
-    """Milliseconds of each ``fast`` call, one after another, for ``seconds``."""
+def fast_latencies(http: httpx.Client, seconds: float, kind: str = "warmup") -> list[float]:
+    """Milliseconds of each ``fast`` call, one after another, for ``seconds``. Each carries a
+    request id naming the ``kind`` of phase, so the server's own timing of it can be found in
+    its access log (:func:`server_latencies`)."""
     body = {"instances": [workload.iris_rows()[0]]}
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        headers = {"x-request-id": f"{kind}-{len(latencies)}"}
         started = time.perf_counter()
-        response = http.post(f"/v1/models/{FAST}:predict", json=body)
+        response = http.post(f"/v1/models/{FAST}:predict", json=body, headers=headers)
         latencies.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
     return latencies
@@ -162,14 +165,14 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def phase(
-    http: httpx.Client, url: str, clients: int, seconds: float, layout: Layout
+    http: httpx.Client, url: str, kind: str, clients: int, seconds: float, layout: Layout
 ) -> tuple[list[float], FloodCount]:
     """``fast``'s latencies while ``clients`` callers load ``flooded`` (none: quiet)."""
     if clients == 0:
-        return fast_latencies(http, seconds), FloodCount(0, 0, 0, [])
+        return fast_latencies(http, seconds, kind), FloodCount(0, 0, 0, [])
     loader = start_flooder(url, clients, seconds, layout.flooded)
     time.sleep(LOAD_RAMP_S)  # its clients connect and fill the queue
-    latencies = fast_latencies(http, seconds - LOAD_RAMP_S)
+    latencies = fast_latencies(http, seconds - LOAD_RAMP_S, kind)
     output, _ = loader.communicate(timeout=seconds + 120)
     return latencies, FloodCount(**json.loads(output))
 
@@ -182,12 +185,26 @@ def measure(server: Server, args: argparse.Namespace, layout: Layout) -> str:
         fast_latencies(http, 1.0)  # warm-up
         for _ in range(args.rounds):
             for kind, clients in shapes.items():
-                measured, count = phase(http, server.url, clients, args.phase_s, layout)
+                measured, count = phase(http, server.url, kind, clients, args.phase_s, layout)
                 latencies[kind] += measured
                 counts[kind].append(count)
                 check_alive(server)
         metrics = http.get("/metrics").text
-    return report(latencies, counts, metrics, args)
+    return report(latencies, counts, metrics, args, server_latencies(server.log))
+
+
+def server_latencies(log: Path) -> dict[str, list[float]]:
+    """The server's own milliseconds for each ``fast`` call, by kind of phase: from its access
+    log, by the request ids the client chose (so without the client's side of the socket)."""
+    timed: dict[str, list[float]] = {}
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"request_id"' not in line:
+            continue
+        entry = json.loads(line)
+        kind, _, _ = str(entry.get("request_id", "")).partition("-")
+        if entry.get("path") == f"/v1/models/{FAST}:predict":
+            timed.setdefault(kind, []).append(float(entry["duration_ms"]))
+    return timed
 
 
 def report(
@@ -195,8 +212,10 @@ def report(
     counts: dict[str, list[FloodCount]],
     metrics: str,
     args: argparse.Namespace,
+    on_server: dict[str, list[float]],
 ) -> str:
     p99 = {kind: percentile(values, 0.99) for kind, values in latencies.items()}
+    server_p99 = {kind: percentile(on_server.get(kind, [0.0]), 0.99) for kind in latencies}
     ratio = p99["flooded"] / p99["quiet"]
     lines = [
         f"fast (iris) called back to back by one client; {args.rounds} rounds of quiet, "
@@ -209,7 +228,9 @@ def report(
         waits = [wait for count in got for wait in count.retry_after_s]
         lines.append(
             f"{kind:8} fast: {len(values)} calls, p50 {statistics.median(values):.2f} ms, "
-            f"p99 {p99[kind]:.2f} ms; {FLOODED}: {sum(c.served for c in got)} served, "
+            f"p99 {p99[kind]:.2f} ms (in the server: p50 "
+            f"{statistics.median(on_server.get(kind, [0.0])):.2f} ms, p99 "
+            f"{server_p99[kind]:.2f} ms); {FLOODED}: {sum(c.served for c in got)} served, "
             f"{sum(c.refused for c in got)} refused (503, Retry-After "
             f"{min(waits, default=0)}..{max(waits, default=0)} s), "
             f"{sum(c.other for c in got)} other"
@@ -218,6 +239,8 @@ def report(
         f"p99 flooded / quiet: {ratio:.2f} (target <= {TARGET_RATIO:.2f}: "
         f"{'met' if ratio <= TARGET_RATIO else 'not met'})",
         f"p99 flooded / loaded: {p99['flooded'] / p99['loaded']:.2f}",
+        f"in the server, p99 flooded / quiet: "
+        f"{server_p99['flooded'] / max(server_p99['quiet'], 1e-9):.2f}",
         *(line for line in metrics.splitlines() if line.startswith("modelmart_rejected")),
     ]
     return "\n".join(lines)
