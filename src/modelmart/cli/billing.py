@@ -9,11 +9,14 @@ from rich.table import Table
 
 from modelmart.cli import output
 from modelmart.cli.session import client
+from modelmart.client.accounts import KeyChanges
 from modelmart.schemas.accounts import CreatedKey, KeyView
 from modelmart.schemas.pii import PiiPolicy
 from modelmart.schemas.roles import Role
 
-keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list, change, rotate and revoke API keys.", no_args_is_help=True
+)
 
 
 def _keys_table(keys: list[KeyView]) -> Table:
@@ -66,6 +69,37 @@ def create_key(
             org, name, role=role, models=model, expires_in_days=expires_in_days, pii_policy=policy
         )
     output.show(ctx, created, _created_table)
+
+
+@keys_app.command("update")
+def update_key(
+    ctx: typer.Context,
+    org: str,
+    key_id: int,
+    pii_policy: Annotated[
+        PiiPolicy | None, typer.Option(help="PII policy for this key's requests.")
+    ] = None,
+    requests_per_minute: Annotated[
+        int | None, typer.Option(help="The key's own limit, below the plan's.", min=1)
+    ] = None,
+    no_rate_limit: Annotated[
+        bool, typer.Option("--no-rate-limit", help="Drop the key's own limit (the plan's stays).")
+    ] = False,
+) -> None:
+    """Change key KEY_ID's PII policy or rate limit; its secret, role and models stay."""
+    if requests_per_minute is not None and no_rate_limit:
+        raise typer.BadParameter(
+            "give --requests-per-minute or --no-rate-limit, not both", param_hint="--no-rate-limit"
+        )
+    changes: KeyChanges = {}
+    if pii_policy is not None:
+        changes["pii_policy"] = pii_policy.value
+    if requests_per_minute is not None or no_rate_limit:
+        changes["requests_per_minute"] = requests_per_minute
+    if not changes:
+        raise typer.BadParameter("give --pii-policy, --requests-per-minute or --no-rate-limit")
+    with client(ctx) as mm:
+        output.show(ctx, [mm.update_key(org, key_id, **changes)], _keys_table)
 
 
 @keys_app.command("rotate")

@@ -61,3 +61,30 @@ def test_an_unknown_policy_or_no_target_is_a_usage_error(cli, server: FakeServer
     assert cli("pii-policy", "detect").exit_code == 2
     assert cli("pii-policy", "detect", "--org", "acme", "--deployment", "iris").exit_code == 2
     assert server.requests == []
+
+
+KEY_VIEW = {
+    "id": 5, "name": "bot", "prefix": "mm_abc", "role": "inference", "models": None,
+    "requests_per_minute": None, "pii_policy": "redact-input",
+    "created_at": "2026-12-01T00:00:00Z", "expires_at": None, "revoked_at": None,
+}  # fmt: skip
+
+
+def test_keys_update_sends_only_what_changes(cli, server: FakeServer):
+    server.on("PATCH", "/v1/orgs/acme/keys/5", 200, KEY_VIEW)
+
+    policy = cli("keys", "update", "acme", "5", "--pii-policy", "redact-input")
+    assert policy.exit_code == 0, policy.output
+    assert json.loads(server.last.content) == {"pii_policy": "redact-input"}
+    assert "redact-input" in policy.stdout
+
+    unlimited = cli("keys", "update", "acme", "5", "--no-rate-limit")
+    assert unlimited.exit_code == 0, unlimited.output
+    assert json.loads(server.last.content) == {"requests_per_minute": None}
+
+
+def test_keys_update_needs_one_change_and_no_contradiction(cli, server: FakeServer):
+    assert cli("keys", "update", "acme", "5").exit_code == 2
+    both = cli("keys", "update", "acme", "5", "--requests-per-minute", "10", "--no-rate-limit")
+    assert both.exit_code == 2
+    assert server.requests == []
