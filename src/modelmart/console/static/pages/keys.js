@@ -1,4 +1,5 @@
-// API keys of the selected organisation: create (the secret is shown once) and revoke.
+// API keys of the selected organisation: create (the secret is shown once), change a key's PII
+// policy, revoke.
 import { api, session } from "../api.js";
 import { announce, code, confirmButton, field, guarded, h, section, select, table, when } from "../ui.js";
 
@@ -8,6 +9,16 @@ const PII_POLICIES = [["", "as the organisation"], "detect", "redact-output", "r
 
 export async function render(root) {
   const org = session.org;
+  // A key's own policy, changed in place: the key keeps its secret.
+  const policyOf = (key) => {
+    const choice = select(`pii_policy_${key.id}`, PII_POLICIES, key.pii_policy ?? "");
+    choice.setAttribute("aria-label", `PII policy of ${key.name}`);
+    choice.addEventListener("change", () => guarded(async () => {
+      await api(`/v1/orgs/${org}/keys/${key.id}`, { method: "PATCH", json: { pii_policy: choice.value || null } });
+      announce(`Key ${key.name}: PII policy ${choice.value || "as the organisation"}`);
+    }));
+    return choice;
+  };
   const keys = (await api(`/v1/orgs/${org}/keys`)).keys;
   const secret = h("div", {});
   const name = h("input", { name: "key-name", required: true, placeholder: "web-app" });
@@ -38,7 +49,7 @@ export async function render(root) {
     section("Keys", table([
       ["Name", (k) => k.name], ["Prefix", (k) => h("code", {}, k.prefix)], ["Role", (k) => k.role],
       ["Models", (k) => (k.models || ["all"]).join(", ")], ["Per minute", (k) => k.requests_per_minute ?? "plan"],
-      ["PII policy", (k) => k.pii_policy ?? "organisation's"],
+      ["PII policy", (k) => (k.revoked_at ? k.pii_policy ?? "organisation's" : policyOf(k))],
       ["Created", (k) => when(k.created_at)], ["Expires", (k) => when(k.expires_at)],
       ["Status", (k) => (k.revoked_at ? `revoked ${when(k.revoked_at)}` :
         k.id === session.me?.key_id ? "active (signed in with it)" : "active")],
