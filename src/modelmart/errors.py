@@ -30,7 +30,10 @@
     ├── PayloadTooLarge                  413 payload_too_large
     ├── NotReady                         503 not_ready
     │   └── ServerUnreachable            503 server_unreachable (raised by the SDK only)
-    ├── Overloaded                       503 overloaded
+    ├── RetryLater                       503 retry_later (Retry-After)
+    │   ├── RateLimited                  429 rate_limited
+    │   ├── Overloaded                   503 overloaded
+    │   └── InstanceLost                 503 instance_lost
     ├── ClientDisconnected               499 client_closed_request
     ├── InferenceError                   500 model_error
     │   ├── BadModelOutput               500 bad_model_output
@@ -241,7 +244,8 @@ class QuotaExceeded(ModelMartError):
 
 
 class RetryLater(ModelMartError):
-    """The request was not started and may be sent again: ``Retry-After`` says when.
+    """The request may be sent again: ``Retry-After`` says when. It was not started, unless a
+    subclass says otherwise (:class:`InstanceLost`).
 
     Subclasses name why and set ``default_retry_after_s``, the wait when the caller knows
     none better."""
@@ -289,28 +293,14 @@ class Overloaded(RetryLater):
     code = "overloaded"
 
 
-class InstanceLost(ModelMartError):
+class InstanceLost(RetryLater):
     """The model instance running the request went away (its cluster node died, or it was
-    stopped by another server): the request may or may not have run, nothing was billed, and
-    the instance is being restarted elsewhere. ``Retry-After`` says when to try again."""
+    stopped by another server): unlike the other waits, the request may or may not have run;
+    nothing was billed, and the instance is being restarted elsewhere. ``Retry-After`` says
+    when to try again."""
 
     status = 503
     code = "instance_lost"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after_s: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        wait = retry_after_s if retry_after_s is not None else (details or {}).get("retry_after_s")
-        self.retry_after_s = int(wait) if isinstance(wait, int | float | str) else 1
-        shown = {"retry_after_s": retry_after_s} if retry_after_s is not None else {}
-        super().__init__(message, details={**(details or {}), **shown})
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
 
 
 class ClientDisconnected(ModelMartError):

@@ -149,11 +149,17 @@ def share_of_cores(
     Each runtime otherwise sizes its thread pool to the whole machine, and two instances of a
     model on two cores would run four spinning threads that wait for each other at every
     layer."""
-    load = dataclasses.replace(target.load, cpus=cpus)
-    if "threads" not in load.parameters:
-        share = max(1, (len(cpus) or usable_cores()) // max(1, instances))
-        load = dataclasses.replace(load, parameters={**load.parameters, "threads": share})
-    return dataclasses.replace(target, load=load)
+    pinned = dataclasses.replace(target, load=dataclasses.replace(target.load, cpus=cpus))
+    return with_thread_count(pinned, max(1, (len(cpus) or usable_cores()) // max(1, instances)))
+
+
+def with_thread_count(target: ServedVersion, threads: int) -> ServedVersion:
+    """``target`` with a ``threads`` parameter of ``threads``, unless its version sets one."""
+    load = target.load
+    if "threads" in load.parameters:
+        return target
+    parameters = {**load.parameters, "threads": threads}
+    return dataclasses.replace(target, load=dataclasses.replace(load, parameters=parameters))
 
 
 def new_instance(

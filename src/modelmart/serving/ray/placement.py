@@ -29,7 +29,12 @@ from modelmart.errors import InstanceLost, NotReady
 from modelmart.schemas.deployments import Isolation
 from modelmart.serving.batcher import Admission, ClientGone
 from modelmart.serving.instances import Instance
-from modelmart.serving.local import DEFAULT_BACKOFF, Backoff, LocalEndpoint
+from modelmart.serving.local import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    LocalEndpoint,
+    with_thread_count,
+)
 from modelmart.serving.placement import (
     BatchObserver,
     Endpoint,
@@ -48,12 +53,7 @@ def with_threads(spec: EndpointSpec, cpus: float) -> EndpointSpec:
     """``spec`` whose instances run as many threads as the CPUs they reserve (unless the
     version sets ``threads``): the local placement would divide this server's cores instead,
     which says nothing about the node an instance lands on."""
-    load = spec.target.load
-    if "threads" in load.parameters:
-        return spec
-    parameters = {**load.parameters, "threads": max(1, int(cpus))}
-    target = dataclasses.replace(spec.target, load=dataclasses.replace(load, parameters=parameters))
-    return dataclasses.replace(spec, target=target)
+    return dataclasses.replace(spec, target=with_thread_count(spec.target, max(1, int(cpus))))
 
 
 class _ClusterInstances:
