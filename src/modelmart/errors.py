@@ -350,13 +350,15 @@ class TrainingCancelled(ModelMartError):
 
 
 def all_error_classes() -> list[type[ModelMartError]]:
-    """Every class in the tree, base first; the SDK maps codes back with it."""
+    """Every class in the tree, base first; the SDK maps codes back with it. Subclasses made
+    elsewhere are left out: Ray, for one, wraps a raised error in a class of its own derived
+    from the error's, with the same code."""
     found: list[type[ModelMartError]] = []
     pending: list[type[ModelMartError]] = [ModelMartError]
     while pending:
         cls = pending.pop(0)
         found.append(cls)
-        pending.extend(cls.__subclasses__())
+        pending.extend(sub for sub in cls.__subclasses__() if sub.__module__ == __name__)
     return found
 
 
